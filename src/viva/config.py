@@ -1,0 +1,333 @@
+"""Typed configs: dataclass schemas + YAML files + ``key=value`` overrides (OmegaConf structured configs).
+
+Every YAML file in ``configs/`` names its ``recipe`` (grpo | sft | eval | serve); the recipe picks the schema.
+Unknown keys are errors that name the key and the file. Derived values are filled in ``__post_init__``.
+
+Run: ``viva config show --config configs/grpo/toy.yaml grpo.group_size=8``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the file and the key."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shared sections
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoRAConfig:
+    """peft LoRA on the DiT's attention projections (VIVA §3.3: Edit-GRPO trains a LoRA)."""
+
+    rank: int = 64
+    alpha: float = 128.0
+    dropout: float = 0.0
+    init: str = "gaussian"  # peft init_lora_weights: gaussian | true (kaiming + zero B) | pissa ...
+    # Regex over module names; it picks the joint-attention projections of the dual-stream blocks (video + text
+    # streams) and the single-stream blocks, and deliberately skips context_embedder.token_refiner.*.
+    target_modules: str = (
+        r".*(transformer_blocks|single_transformer_blocks)\.\d+\.attn\."
+        r"(to_q|to_k|to_v|to_out\.0|add_q_proj|add_k_proj|add_v_proj|to_add_out)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.rank <= 0:
+            raise ConfigError(f"lora.rank must be > 0, got {self.rank}")
+
+
+@dataclass
+class ModelConfig:
+    """Which DiT / VLM / codec to build, and from where."""
+
+    preset: str = "tiny"  # tiny | hunyuan-13b (see viva.models.presets)
+    # A viva base checkpoint directory (written by `viva sft`); None = build the preset (random or pretrained DiT).
+    base_checkpoint: Optional[str] = None
+    # Pretrained T2V transformer (hub id or local path) used to initialise the DiT when no base checkpoint is given.
+    dit_pretrained: Optional[str] = None
+    vlm: str = "tiny"  # tiny | llava-llama3-8b | a hub id / local path of a LlavaForConditionalGeneration
+    codec: str = "pixel"  # pixel (exact space-to-depth) | hunyuan-vae
+    codec_pretrained: Optional[str] = None  # hub id / local path of AutoencoderKLHunyuanVideo (codec=hunyuan-vae)
+    device: str = "cpu"
+    dtype: str = "float32"  # float32 | bfloat16 | float16 (weights and autocast on GPU)
+    vlm_cache_size: int = 4096  # entries of the (instruction, first frame, reference) -> hidden states cache
+    backend: str = "eager"  # eager | compile | tensorrt
+    allow_backend_fallback: bool = False  # if the backend is unavailable: error (False) or eager with a warning
+
+
+@dataclass
+class SamplerConfig:
+    """Denoising: schedule, guidance and the stochastic step used for rollouts (sigma = 1 is pure noise)."""
+
+    num_steps: int = 50
+    shift: float = 7.0  # HunyuanVideo's timestep shift
+    guidance_scale: float = 2.0  # CFG on the instruction only; the source video is in both branches
+    kind: str = "sde"  # sde (Flow-GRPO eq. 14) | cps (coefficients-preserving) | ode
+    eta: float = 0.7  # noise level of the SDE / CPS steps
+    # SDE window: only steps [window_start, window_start + window_size) are stochastic (and trained); the rest are
+    # ODE steps (MixGRPO / Flow-GRPO-Fast). window_size = 0 means every step is stochastic.
+    window_size: int = 0
+    window_start: int = 0
+    random_window: bool = False  # draw window_start per prompt from the rollout seed
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("sde", "cps", "ode"):
+            raise ConfigError(f"sampler.kind must be sde | cps | ode, got {self.kind!r}")
+        if self.num_steps <= 0:
+            raise ConfigError(f"sampler.num_steps must be > 0, got {self.num_steps}")
+        if self.window_size < 0 or self.window_start < 0 or self.window_start + self.window_size > self.num_steps:
+            raise ConfigError(
+                f"sampler window [{self.window_start}, {self.window_start + self.window_size}) "
+                f"does not fit in {self.num_steps} steps"
+            )
+
+
+@dataclass
+class RewardSpec:
+    """One reward model in the weighted sum (VIVA eq. 7)."""
+
+    name: str = MISSING  # registry name (clip_if, clip_sp, pickscore, ...) or a dotted path pkg.module:Class
+    weight: float = 1.0
+    # Model-specific options passed to the reward's constructor (e.g. checkpoint paths, micro_batch_size).
+    options: Any = field(default_factory=dict)
+    num_actors: int = 1  # reward actors in this model's pool (Ray)
+    num_gpus: float = 0.0
+    num_cpus: float = 0.25
+    runtime_env: Any = field(default_factory=dict)  # Ray runtime_env for this pool (e.g. a vLLM judge's pins)
+
+
+@dataclass
+class DataConfig:
+    """Where prompts / pairs come from: the procedural toy world or a JSONL manifest."""
+
+    source: str = "toyworld"  # toyworld | manifest
+    manifest: Optional[str] = None  # JSONL manifest path (source=manifest)
+    seed: int = 0
+    num_frames: int = 8
+    height: int = 32
+    width: int = 32
+    # Toy world: which edit types this split draws from, and how many samples make one epoch.
+    edit_types: List[str] = field(default_factory=lambda: ["add", "remove", "replace", "recolor", "background"])
+    epoch_size: int = 256
+    rejects_file: Optional[str] = None  # bad samples are reported here (JSONL) and skipped
+
+
+@dataclass
+class ClusterConfig:
+    """Where Ray processes go. address=None starts an embedded local cluster bound to 127.0.0.1."""
+
+    address: Optional[str] = None  # None: embedded | "auto" | "ray://host:10001" | "host:6379"
+    num_cpus: Optional[int] = None  # embedded cluster's CPUs (None: os.cpu_count())
+    num_gpus: int = 0
+    colocate: bool = True  # rollout + learner share one placement group bundle set vs disaggregated
+    num_rollout_actors: int = 1
+    rollout_num_gpus: float = 0.0
+    rollout_num_cpus: float = 0.25
+    num_learner_workers: int = 1
+    learner_num_gpus: float = 0.0
+    learner_num_cpus: float = 0.25
+    max_restarts: int = 3  # per actor, before the run stops with an error
+    max_consecutive_failures: int = 3  # failed attempts at one group before the run stops
+    sync_timeout_s: float = 60.0
+    call_timeout_s: float = 600.0
+
+
+@dataclass
+class LoggingConfig:
+    """Metrics sinks and artefacts."""
+
+    wandb: bool = True
+    wandb_mode: str = "offline"  # offline | online | disabled
+    wandb_project: str = "viva"
+    sample_every: int = 0  # write source|edit mp4 every N steps (0 = never)
+    progress: bool = True
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Recipes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GRPOSection:
+    """Edit-GRPO hyper-parameters (VIVA §3.3, eqs. 8–13)."""
+
+    steps: int = 10  # learner updates
+    prompts_per_step: int = 4
+    group_size: int = 4  # G edits per prompt
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    clip_range: float = 1e-4  # PPO ratio clip (Flow-GRPO uses 1e-4 on per-step ratios)
+    kl_coef: float = 0.01
+    adv_clip_max: float = 5.0
+    adv_eps: float = 1e-4
+    inner_epochs: int = 1
+    minibatch_size: int = 4  # samples per gradient step inside one update
+    max_grad_norm: float = 1.0
+    timestep_fraction: float = 1.0  # fraction of the SDE-window steps trained per sample
+    max_staleness: int = 0  # 0 = synchronous; k >= 1 overlaps rollouts of step n+k with training of step n
+    eval_every: int = 0
+    eval_prompts: int = 8
+    checkpoint_every: int = 0
+
+
+@dataclass
+class GRPOConfig:
+    """`viva grpo` — distributed Edit-GRPO."""
+
+    recipe: str = "grpo"
+    seed: int = 0
+    output_dir: str = "runs/grpo"
+    resume: bool = False
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    grpo: GRPOSection = field(default_factory=GRPOSection)
+    rewards: List[RewardSpec] = field(default_factory=list)
+    data: DataConfig = field(default_factory=DataConfig)
+    eval_data: Optional[DataConfig] = None
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+@dataclass
+class SFTSection:
+    """Supervised fine-tuning (VIVA §3.2, eq. 3)."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # constant | cosine | linear
+    max_grad_norm: float = 1.0
+    mask_weight: float = 1.0  # w_m in (1 + w_m * M) * L_FM; 0 disables the masked weighting
+    timestep_sampling: str = "logit_normal"  # uniform | logit_normal | shifted
+    timestep_shift: float = 3.0
+    image_prob: float = 0.6  # probability a batch is drawn from image (1-frame) pairs (paper: 0.6)
+    trainable: str = "full"  # full | projector_refiner | lora
+    ema_decay: float = 0.0  # 0 disables EMA
+    gradient_checkpointing: bool = False
+    num_workers: int = 1  # data-parallel Ray Train workers
+    checkpoint_every: int = 200
+    sample_every: int = 0
+    cond_dropout: float = 0.1  # instruction dropout so CFG has an unconditional branch
+
+
+@dataclass
+class SFTConfig:
+    """`viva sft` — trains the base checkpoint."""
+
+    recipe: str = "sft"
+    seed: int = 0
+    output_dir: str = "runs/sft"
+    resume: bool = False
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    sft: SFTSection = field(default_factory=SFTSection)
+    data: DataConfig = field(default_factory=DataConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+@dataclass
+class EvalConfig:
+    """`viva eval` — VIE-Bench-style metrics on a manifest."""
+
+    recipe: str = "eval"
+    seed: int = 0
+    manifest: str = MISSING
+    output_dir: str = "runs/eval"
+    clip_model: str = "toy"  # toy | ViT-H-14 | a local open_clip checkpoint
+    dino_model: str = "toy"  # toy | a timm / hub id
+    pickscore_model: str = "toy"
+    micro_batch_size: int = 16
+    device: str = "cpu"
+    judge_url: Optional[str] = None  # OpenAI-compatible endpoint of a VLM judge (optional)
+    judge_model: Optional[str] = None
+
+
+@dataclass
+class ServeConfig:
+    """`viva serve` — Ray Serve application."""
+
+    recipe: str = "serve"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    loras: List[str] = field(default_factory=list)  # name=path
+    auth_token: Optional[str] = None
+    max_upload_mb: float = 64.0
+    max_duration_s: float = 30.0
+    max_instruction_chars: int = 512
+    max_queue: int = 16
+    job_dir: str = "runs/serve/jobs"
+    num_replicas: int = 1
+
+
+RECIPES = {"grpo": GRPOConfig, "sft": SFTConfig, "eval": EvalConfig, "serve": ServeConfig}
+
+
+def _schema_for(recipe: Any, source: str) -> type:
+    if recipe not in RECIPES:
+        raise ConfigError(f"{source}: 'recipe' must be one of {sorted(RECIPES)}, got {recipe!r}")
+    return RECIPES[recipe]
+
+
+def load_config(path: str | Path | None, overrides: List[str] | None = None, recipe: str | None = None) -> Any:
+    """Load a YAML config, apply ``key=value`` overrides and return the typed dataclass instance."""
+    overrides = list(overrides or [])
+    source = str(path) if path is not None else "<defaults>"
+    raw: Any = OmegaConf.create({})
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            raw = OmegaConf.load(path)
+        except Exception as e:  # yaml.YAMLError and friends
+            raise ConfigError(f"{source}: not valid YAML: {e}") from e
+    recipe = raw.get("recipe", recipe) if path is not None else recipe
+    schema = OmegaConf.structured(_schema_for(recipe, source))
+    try:
+        merged = OmegaConf.merge(schema, raw)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{source}: {_explain(e)}") from e
+    try:
+        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"override {overrides}: {_explain(e)}") from e
+    try:
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{source}: {_explain(e)}") from e
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from e
+
+
+def _explain(e: OmegaConfBaseException) -> str:
+    key = getattr(e, "full_key", None)
+    msg = str(e).splitlines()[0]
+    return f"key '{key}': {msg}" if key else msg
+
+
+def to_yaml(cfg: Any) -> str:
+    """The resolved config as YAML (what `viva config show` prints and runs save beside their outputs)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict of a config dataclass (for JSON metadata)."""
+    return dataclasses.asdict(cfg)

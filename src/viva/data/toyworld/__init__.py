@@ -1,0 +1,1 @@
+"""viva.data.toyworld."""
