@@ -223,6 +223,28 @@ class SFTSection:
     checkpoint_every: int = 200
     sample_every: int = 0
     cond_dropout: float = 0.1  # instruction dropout so CFG has an unconditional branch
+    # Image (1-frame) pairs: toy-world edit types (style is image-only), or a second manifest (data.source=manifest).
+    image_edit_types: List[str] = field(
+        default_factory=lambda: ["add", "remove", "replace", "recolor", "background", "style"])
+    image_manifest: Optional[str] = None
+    mixed_precision: str = "bf16"  # bf16 | none; bf16 autocast applies on CUDA only (no CPU speedup)
+    worker_num_cpus: float = 0.5  # Ray Train resources_per_worker CPU (fractional on small machines)
+    keep_checkpoints: int = 2  # resumable checkpoints kept under <output_dir>/checkpoints
+    log_every: int = 10
+    num_sample_edits: int = 4  # prompts in the sample_every mp4 grid
+
+    def __post_init__(self) -> None:
+        choices = {"schedule": ("constant", "cosine", "linear"),
+                   "timestep_sampling": ("uniform", "logit_normal", "shifted"),
+                   "trainable": ("full", "projector_refiner", "lora"), "mixed_precision": ("bf16", "none")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"sft.{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if not 0.0 <= self.image_prob <= 1.0 or not 0.0 <= self.cond_dropout < 1.0:
+            raise ConfigError(f"sft.image_prob must be in [0, 1] and sft.cond_dropout in [0, 1), got "
+                              f"{self.image_prob}, {self.cond_dropout}")
+        if self.steps <= 0 or self.batch_size <= 0 or self.num_workers <= 0 or self.log_every <= 0:
+            raise ConfigError("sft.steps, sft.batch_size, sft.num_workers and sft.log_every must be > 0")
 
 
 @dataclass
