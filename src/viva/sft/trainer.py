@@ -1,0 +1,297 @@
+"""SFT of the editing model (VIVA §3.2): masked rectified-flow matching (eq. 3) on paired video / image edits.
+
+Reads ``setup → train → cleanup``. The VLM instructor is frozen (its hidden states are cached by the editor); the
+projector, token refiner and DiT train (``sft.trainable``). Data parallelism is plain ``torch.distributed``: the
+caller (``viva.sft.ray_trainer`` under Ray Train, or a test) initialises the process group; gradients are averaged
+with one flat all-reduce. Every batch, noise draw and sigma is a pure function of ``(seed, rank, step)``.
+
+Run: ``viva sft --config configs/sft/toy.yaml``
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from viva.config import SFTConfig, SFTSection, to_yaml
+from viva.sft.data import MixedPairSampler, PairBatch
+from viva.sft.ema import EMA
+from viva.sft.loss import add_noise, flow_matching_target, masked_flow_matching_loss, resize_mask_to_latent
+from viva.sft.metrics import MetricsLogger
+from viva.sft.pair_sources import build_pair_sources
+from viva.sft.timesteps import sample_sigmas
+from viva.sft.train_state import (TrainStateMeta, latest_checkpoint, load_train_state, save_train_state)
+
+log = logging.getLogger(__name__)
+
+# Parameter-name prefixes (inside EditDiT) trained by sft.trainable=projector_refiner: the eq. 2 projector
+# (x_embedder over noisy ⊕ source), the token refiner (context_embedder), the pooled-text projection and the
+# timestep/text embedding that feeds every block's modulation.
+PROJECTOR_REFINER = ("transformer.x_embedder.", "transformer.context_embedder.", "pooled_proj.",
+                     "transformer.time_text_embed.")
+
+
+@dataclass(frozen=True)
+class SFTResult:
+    """What an SFT run produced."""
+
+    output_dir: str
+    base_checkpoint: Optional[str]  # directory written by save_base_checkpoint (rank 0 only)
+    steps: int
+    final_loss: float  # mean loss over the last logging interval
+    skipped_samples: int
+    samples_per_s: float  # this rank's training throughput, first step excluded
+
+
+def select_trainable(dit: nn.Module, mode: str) -> Dict[str, nn.Parameter]:
+    """Set requires_grad on the DiT by ``sft.trainable`` and return the trainable parameters by name."""
+    if mode not in ("full", "projector_refiner", "lora"):
+        raise ValueError(f"sft.trainable must be full | projector_refiner | lora, got {mode!r}")
+    chosen: Dict[str, nn.Parameter] = {}
+    for name, p in dit.named_parameters():
+        if mode == "full":
+            keep = True
+        elif mode == "projector_refiner":
+            keep = name.startswith(PROJECTOR_REFINER)
+        else:  # LoRA factors plus the projector / refiner, which a LoRA cannot express
+            keep = "lora_" in name or name.startswith(PROJECTOR_REFINER)
+        p.requires_grad_(keep)
+        if keep:
+            chosen[name] = p
+    if not chosen:
+        raise ValueError(f"sft.trainable={mode!r} selects no parameters of the DiT")
+    return chosen
+
+
+def lr_multiplier(s: SFTSection) -> Callable[[int], float]:
+    """Linear warmup over ``warmup_steps``, then constant / cosine / linear decay to 0 at ``steps``."""
+
+    def f(step: int) -> float:
+        if s.warmup_steps > 0 and step < s.warmup_steps:
+            return (step + 1) / s.warmup_steps
+        if s.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - s.warmup_steps) / max(1, s.steps - s.warmup_steps))
+        if s.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - progress  # linear
+
+    return f
+
+
+def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    """A CPU generator for one step's noise, sigmas and instruction dropout: resumable without RNG state."""
+    g = torch.Generator()
+    g.manual_seed(int(np.random.SeedSequence([seed, rank, step, 7]).generate_state(1, np.uint64)[0] >> 1))
+    return g
+
+
+class SFTTrainer:
+    """One data-parallel rank of the SFT recipe: ``setup()``, ``train()``, ``cleanup()``."""
+
+    def __init__(self, cfg: SFTConfig, rank: int = 0, world_size: int = 1) -> None:
+        self.cfg, self.rank, self.world_size = cfg, rank, world_size
+        self.device = torch.device(cfg.model.device)
+        self.out = Path(cfg.output_dir)
+        self.start_step = 0
+
+    # 1. Setup ------------------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Build the editor, pick trainable weights, optimizer, schedule, EMA, data; resume if asked."""
+        from viva.models.presets import build_editor
+
+        cfg, s = self.cfg, self.cfg.sft
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank (then broadcast to be sure)
+        self.editor = build_editor(cfg.model, cfg.lora if s.trainable == "lora" else None).to(self.device)
+        self.editor.vlm.requires_grad_(False)
+        self.params = select_trainable(self.editor.dit, s.trainable)
+        if s.gradient_checkpointing:
+            self.editor.dit.transformer.enable_gradient_checkpointing()
+        self.optimizer = torch.optim.AdamW(self.params.values(), lr=s.lr, weight_decay=s.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(s))
+        self.ema = EMA(self.params, s.ema_decay) if s.ema_decay > 0 else None
+        video, image = build_pair_sources(cfg)
+        self.sampler = MixedPairSampler(video, image, s.image_prob, s.batch_size, cfg.seed, self.rank)
+        self.metrics = MetricsLogger(cfg, enabled=self.rank == 0)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(to_yaml(cfg))
+        if cfg.resume:
+            self._resume()
+        self._broadcast_weights()
+
+    def _resume(self) -> None:
+        ckpt = latest_checkpoint(self.out / "checkpoints")
+        if ckpt is None:
+            log.info("resume requested but no checkpoint under %s; starting at step 0", self.out / "checkpoints")
+            return
+        state = load_train_state(ckpt)
+        self.editor.dit.load_state_dict(state.model, strict=True)
+        self.optimizer.load_state_dict(state.optimizer["optimizer"])
+        self.scheduler.load_state_dict(state.optimizer["scheduler"])
+        if self.ema is not None and state.ema is not None:
+            self.ema.load_state_dict(state.ema)
+        self.start_step = state.meta.step
+        self.sampler.skipped.count = state.meta.skipped_samples
+        log.info("resumed from %s at step %d", ckpt, self.start_step)
+
+    def _broadcast_weights(self) -> None:
+        if self.world_size > 1 and dist.is_initialized():
+            for p in self.params.values():
+                dist.broadcast(p.data, src=0)
+
+    # 2. Train ------------------------------------------------------------------------------------------------
+    def compute_loss(self, batch: PairBatch, step: int) -> torch.Tensor:
+        """Masked flow-matching loss (eq. 3) of one batch at one step (noise/sigma/dropout from the step seed)."""
+        s, ed, dev = self.cfg.sft, self.editor, self.device
+        g = step_generator(self.cfg.seed, self.rank, step)
+        with torch.no_grad():
+            x0 = ed.encode_videos(batch.target).to(dev)  # [B, C, F', h, w]
+            source = ed.encode_videos(batch.source).to(dev)  # [B, C, F', h, w]
+            reference = ed.encode_reference(list(batch.references))  # [B, C, 1, h, w] | None
+        b = x0.shape[0]
+        sigma = sample_sigmas(b, s.timestep_sampling, s.timestep_shift, g).to(dev)  # [B]
+        noise = torch.randn(x0.shape, generator=g).to(dev)  # [B, C, F', h, w]
+        drop = (torch.rand(b, generator=g) < s.cond_dropout).tolist()
+        # CFG's unconditional branch: the instruction is dropped, the source frame and reference stay.
+        instructions = ["" if d else ins for d, ins in zip(drop, batch.instructions)]
+        cond = ed.encode_condition(instructions, batch.source[:, 0], list(batch.references))
+        noisy = add_noise(x0, noise, sigma)  # [B, C, F', h, w]
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self._autocast()):
+            v_pred = ed.velocity(noisy, source, sigma, cond, reference)  # [B, C, F', h, w]
+        mask = resize_mask_to_latent(torch.from_numpy(batch.mask).to(dev), x0.shape[2:])  # [B, 1, F', h, w]
+        return masked_flow_matching_loss(v_pred, flow_matching_target(x0, noise), mask, s.mask_weight)
+
+    def _autocast(self) -> bool:
+        return self.device.type == "cuda" and self.cfg.sft.mixed_precision == "bf16"
+
+    def train_step(self, step: int) -> Dict[str, float]:
+        """One optimizer step: batch → loss → backward → all-reduce → clip → AdamW → EMA."""
+        batch = self.sampler.batch(step)
+        self.editor.dit.train()
+        loss = self.compute_loss(batch, step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._allreduce_grads()
+        grad_norm = torch.nn.utils.clip_grad_norm_(list(self.params.values()), self.cfg.sft.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update()
+        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm),
+                "image_batch": float(batch.modality == "image"), "batch_size": float(batch.batch_size)}
+
+    def _allreduce_grads(self) -> None:
+        """Average gradients over ranks with one flat all-reduce (gloo on CPU, NCCL on GPU)."""
+        if self.world_size <= 1 or not dist.is_initialized():
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params.values()]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for p, g in zip(self.params.values(), grads):
+            n = g.numel()
+            p.grad = flat[offset:offset + n].view_as(p).clone()
+            offset += n
+
+    def train(self) -> SFTResult:
+        """Run from ``start_step`` to ``sft.steps``; checkpoint, log, sample; write the base checkpoint."""
+        s, lc = self.cfg.sft, self.cfg.logging
+        if lc.progress:
+            self.metrics.start_progress(s.steps, self.start_step)
+        window: list = []
+        seen, t_first, final_loss = 0, None, float("nan")
+        for step in range(self.start_step, s.steps):
+            row = self.train_step(step)
+            window.append(row)
+            if t_first is None:
+                t_first = time.perf_counter()  # the first step pays one-off costs (allocations, caches)
+            else:
+                seen += int(row["batch_size"])
+            done = step + 1
+            if done % s.log_every == 0 or done == s.steps:
+                final_loss = self._log(done, window, seen, t_first)
+                window = []
+            else:
+                self.metrics.advance(done)
+            if s.checkpoint_every and done % s.checkpoint_every == 0 and done < s.steps:
+                self.save_checkpoint(done, final_loss)
+            if s.sample_every and done % s.sample_every == 0:
+                self.write_samples(done)
+        elapsed = time.perf_counter() - t_first if t_first else 0.0
+        base = self.save_checkpoint(s.steps, final_loss, final=True) if self.start_step < s.steps else None
+        return SFTResult(str(self.out), base, s.steps, final_loss, self.sampler.skipped.count,
+                         seen / elapsed if elapsed > 0 else float("nan"))
+
+    def _log(self, done: int, window: list, seen: int, t_first: Optional[float]) -> float:
+        loss = float(np.mean([r["loss"] for r in window]))
+        elapsed = time.perf_counter() - t_first if t_first else 0.0
+        self.metrics.log(done, {
+            "loss": loss,
+            "grad_norm": float(np.mean([r["grad_norm"] for r in window])),
+            "lr": self.scheduler.get_last_lr()[0],
+            "image_fraction": float(np.mean([r["image_batch"] for r in window])),
+            "samples_per_s": seen * self.world_size / elapsed if elapsed > 0 else 0.0,
+            "skipped_samples": float(self.sampler.skipped.count),
+        })
+        if self.sampler.skipped.count:
+            log.info("step %d: %d bad samples skipped so far", done, self.sampler.skipped.count)
+        return loss
+
+    # 3. Checkpoints and samples ------------------------------------------------------------------------------
+    def save_checkpoint(self, step: int, loss: float, final: bool = False) -> Optional[str]:
+        """Rank 0 writes the resumable state; at the end also the base checkpoint (EMA weights if enabled)."""
+        if self.rank != 0:
+            return None
+        meta = TrainStateMeta(step=step, seed=self.cfg.seed, skipped_samples=self.sampler.skipped.count, loss=loss)
+        opt = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        save_train_state(self.out / "checkpoints", meta, self.editor.dit.state_dict(), opt,
+                         self.ema.state_dict() if self.ema else None, keep=self.cfg.sft.keep_checkpoints)
+        if not final:
+            return None
+        return str(self.export_base(self.out / "base"))
+
+    def export_base(self, out_dir: Path) -> Path:
+        """Write the base checkpoint that `viva grpo` / `viva edit` load (EMA weights swapped in if enabled)."""
+        from viva.models.checkpoint import save_base_checkpoint
+
+        if self.ema is None:
+            save_base_checkpoint(self.editor, out_dir, self.cfg.model)
+        else:
+            with self.ema.swapped_in():
+                save_base_checkpoint(self.editor, out_dir, self.cfg.model)
+        return out_dir
+
+    def write_samples(self, step: int) -> None:
+        """Rank 0: an mp4 of source | edit | target rows for a few fixed held-out prompts."""
+        if self.rank != 0:
+            return
+        from viva.sft.evaluate import write_sample_grid
+
+        path = write_sample_grid(self.editor, self.cfg, self.out / "samples" / f"step_{step:08d}.mp4")
+        self.metrics.log_video("samples", path, step)
+
+    # 4. Cleanup ----------------------------------------------------------------------------------------------
+    def cleanup(self) -> None:
+        """Close metric sinks."""
+        self.metrics.close()
+
+
+def run_sft(cfg: SFTConfig, rank: int = 0, world_size: int = 1) -> SFTResult:
+    """setup → train → cleanup for one rank (the whole run when ``world_size`` is 1)."""
+    trainer = SFTTrainer(cfg, rank, world_size)
+    trainer.setup()
+    try:
+        return trainer.train()
+    finally:
+        trainer.cleanup()
