@@ -1,0 +1,44 @@
+"""Oracle ordering: ground truth ~1 > unedited source > random noise ~0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from viva.data.sample import EDIT_TYPES
+from viva.data.toyworld import ToyWorld, oracle_score, oracle_scores
+
+
+@pytest.mark.parametrize("edit_type", EDIT_TYPES)
+def test_oracle_ranks_target_source_noise(edit_type: str) -> None:
+    world = ToyWorld(seed=0).split("hybrid" if edit_type == "hybrid" else "train")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        s = world.sample(i, edit_type)
+        tgt = oracle_score(s.target_video, s)
+        src = oracle_score(s.source_video, s)
+        noise = oracle_score(rng.integers(0, 256, s.target_video.shape, dtype=np.uint8), s)
+        assert tgt.total > 0.99 and tgt.edit_accuracy == 1.0 and tgt.object_accuracy == 1.0
+        assert src.total < 0.5 and src.edit_accuracy < 1.0
+        assert noise.total < 0.1
+        assert tgt.total > src.total > noise.total or (edit_type == "style" and src.total >= noise.total)
+
+
+def test_oracle_partial_edit_is_between() -> None:
+    s = ToyWorld(seed=0).split("hybrid").sample(1)
+    half = s.source_video.copy()
+    half[:, :, : s.source_video.shape[2] // 2] = s.target_video[:, :, : s.source_video.shape[2] // 2]
+    a, b, c = (oracle_score(v, s).total for v in (s.target_video, half, s.source_video))
+    assert a >= b >= c
+
+
+def test_oracle_batched_and_errors() -> None:
+    w = ToyWorld(seed=0)
+    samples = [w.sample(i, "add") for i in range(3)]
+    edited = np.stack([s.target_video for s in samples])  # [B, F, H, W, 3]
+    scores = oracle_scores(edited, samples)
+    assert [round(x.total, 6) for x in scores] == [1.0] * 3
+    with pytest.raises(ValueError, match=samples[0].sample_id):
+        oracle_score(samples[0].target_video[:2], samples[0])
+    with pytest.raises(ValueError, match="3 samples"):
+        oracle_scores(edited[:2], samples)
