@@ -1,0 +1,243 @@
+"""JSONL manifests of edit pairs with their media files, and a lazily loading dataset over them.
+
+One line per sample: ``id, instruction, source_caption, edit_caption, source`` (required) and ``target, mask,
+reference, edit_type, scene`` (optional). Media paths are relative to the manifest's folder: videos are mp4
+(libx264rgb, lossless), 1-frame samples and reference images are png, masks are npz (key ``mask``, float32
+``[F, H, W]``). ``scene`` is the toy world's scene JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional
+
+import numpy as np
+
+from viva.data.sample import EditSample
+from viva.data.video_io import VideoReadError, read_image, read_video, write_image, write_video
+
+REQUIRED_KEYS = ("id", "instruction", "source_caption", "edit_caption", "source")
+OPTIONAL_KEYS = ("target", "mask", "reference", "edit_type", "scene")
+MEDIA_DIR = "media"
+
+
+class ManifestError(ValueError):
+    """A manifest line is malformed; the message names the file, the line number and the key."""
+
+
+class SampleError(ValueError):
+    """One sample cannot be loaded (missing/corrupt media, empty instruction, inconsistent shapes)."""
+
+    def __init__(self, sample_id: str, reason: str) -> None:
+        super().__init__(f"sample {sample_id}: {reason}")
+        self.sample_id = sample_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One validated manifest line (media paths are absolute)."""
+
+    line: int
+    sample_id: str
+    instruction: str
+    source_caption: str
+    edit_caption: str
+    source: Path
+    target: Optional[Path]
+    mask: Optional[Path]
+    reference: Optional[Path]
+    edit_type: str
+    scene: Optional[str]  # canonical JSON text
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_frames(path_no_ext: Path, frames: np.ndarray) -> str:
+    """A 1-frame video becomes a png, longer ones an mp4; returns the file name."""
+    if frames.shape[0] == 1:
+        write_image(path_no_ext.with_suffix(".png"), frames[0])
+        return path_no_ext.with_suffix(".png").name
+    write_video(path_no_ext.with_suffix(".mp4"), frames)
+    return path_no_ext.with_suffix(".mp4").name
+
+
+def _write_mask(path: Path, mask: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, mask=mask.astype(np.float32))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sample_record(s: EditSample, media: Path) -> dict:
+    """Write one sample's media files under ``media`` and return its manifest line."""
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in s.sample_id)
+    rec: dict = {"id": s.sample_id, "instruction": s.instruction, "source_caption": s.source_caption,
+                 "edit_caption": s.edit_caption, "edit_type": s.edit_type}
+    rec["source"] = f"{MEDIA_DIR}/{_write_frames(media / f'{stem}_src', s.source_video)}"
+    if s.target_video is not None:
+        rec["target"] = f"{MEDIA_DIR}/{_write_frames(media / f'{stem}_tgt', s.target_video)}"
+    if s.mask is not None:
+        _write_mask(media / f"{stem}_mask.npz", s.mask)
+        rec["mask"] = f"{MEDIA_DIR}/{stem}_mask.npz"
+    if s.reference_image is not None:
+        write_image(media / f"{stem}_ref.png", s.reference_image)
+        rec["reference"] = f"{MEDIA_DIR}/{stem}_ref.png"
+    if s.scene_json is not None:
+        rec["scene"] = json.loads(s.scene_json)
+    return rec
+
+
+def write_manifest(samples: Iterable[EditSample], out_dir: str | Path, name: str = "manifest.jsonl") -> Path:
+    """Write media files under ``out_dir/media`` and the JSONL manifest (atomically); returns the manifest path."""
+    out_dir = Path(out_dir)
+    media = out_dir / MEDIA_DIR
+    media.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(_sample_record(s, media), sort_keys=True) for s in samples]
+    path = out_dir / name
+    _atomic_text(path, "".join(line + "\n" for line in lines))
+    return path
+
+
+def _entry(obj: object, line: int, where: str, root: Path) -> ManifestEntry:
+    if not isinstance(obj, dict):
+        raise ManifestError(f"{where}: line {line}: expected a JSON object, got {type(obj).__name__}")
+    for key in REQUIRED_KEYS:
+        if key not in obj:
+            raise ManifestError(f"{where}: line {line}: missing key {key!r}")
+    for key in obj:
+        if key not in REQUIRED_KEYS + OPTIONAL_KEYS:
+            raise ManifestError(f"{where}: line {line}: unknown key {key!r}")
+    for key in REQUIRED_KEYS + ("target", "mask", "reference", "edit_type"):
+        if key in obj and obj[key] is not None and not isinstance(obj[key], str):
+            raise ManifestError(f"{where}: line {line}: key {key!r} must be a string")
+
+    def media(key: str) -> Optional[Path]:
+        return root / obj[key] if obj.get(key) else None
+
+    scene = obj.get("scene")
+    return ManifestEntry(
+        line=line, sample_id=obj["id"], instruction=obj["instruction"], source_caption=obj["source_caption"],
+        edit_caption=obj["edit_caption"], source=root / obj["source"], target=media("target"), mask=media("mask"),
+        reference=media("reference"), edit_type=obj.get("edit_type") or "add",
+        scene=None if scene is None else json.dumps(scene, sort_keys=True, separators=(",", ":")),
+    )
+
+
+def read_manifest(path: str | Path) -> List[ManifestEntry]:
+    """Parse and validate every line of a JSONL manifest (blank lines are skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    entries, seen = [], set()
+    with path.open(encoding="utf-8") as f:
+        for n, text in enumerate(f, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{path}: line {n}: not valid JSON: {e}") from e
+            entry = _entry(obj, n, str(path), path.parent)
+            if entry.sample_id in seen:
+                raise ManifestError(f"{path}: line {n}: duplicate id {entry.sample_id!r}")
+            seen.add(entry.sample_id)
+            entries.append(entry)
+    return entries
+
+
+def _load_frames(path: Path) -> np.ndarray:
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+        return read_image(path)[None]  # [1, H, W, 3]
+    return read_video(path)[0]  # [F, H, W, 3]
+
+
+def _load_mask(path: Path) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return np.asarray(z["mask"], dtype=np.float32)
+    except FileNotFoundError as e:
+        raise VideoReadError(f"{path}: mask file not found") from e
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise VideoReadError(f"{path}: cannot read mask: {e}") from e
+
+
+def load_entry(e: ManifestEntry) -> EditSample:
+    """Load one entry's media into an EditSample; any problem raises SampleError naming the sample."""
+    if not e.instruction.strip():
+        raise SampleError(e.sample_id, "empty instruction")
+    try:
+        return EditSample(
+            sample_id=e.sample_id, instruction=e.instruction, source_caption=e.source_caption,
+            edit_caption=e.edit_caption, source_video=_load_frames(e.source),
+            target_video=_load_frames(e.target) if e.target else None,
+            mask=_load_mask(e.mask) if e.mask else None,
+            reference_image=read_image(e.reference) if e.reference else None,
+            edit_type=e.edit_type, scene_json=e.scene,
+        )
+    except SampleError:
+        raise
+    except ValueError as err:  # VideoReadError and EditSample's shape checks
+        raise SampleError(e.sample_id, str(err)) from err
+
+
+class RejectsLog:
+    """Appends (id, reason) of skipped samples to a JSONL file and counts them."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.count = 0
+
+    def record(self, err: SampleError) -> None:
+        """Count one rejected sample and append it to the file, if any."""
+        self.count += 1
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"id": err.sample_id, "reason": err.reason}) + "\n")
+
+
+class ManifestDataset:
+    """Sequence of EditSamples over a JSONL manifest; media load lazily in ``__getitem__``."""
+
+    def __init__(self, path: str | Path, rejects_file: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.entries = read_manifest(self.path)
+        self.rejects = RejectsLog(rejects_file)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int) -> EditSample:
+        return load_entry(self.entries[i])
+
+    def iter_valid(self) -> Iterator[EditSample]:
+        """All loadable samples in order; bad ones are skipped and recorded in ``self.rejects``."""
+        for entry in self.entries:
+            try:
+                yield load_entry(entry)
+            except SampleError as err:
+                self.rejects.record(err)
+
+    @property
+    def num_rejected(self) -> int:
+        """Samples skipped so far by ``iter_valid``."""
+        return self.rejects.count
