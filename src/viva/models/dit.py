@@ -1,0 +1,121 @@
+"""EditDiT: diffusers' HunyuanVideo transformer adapted for editing (VIVA eq. 2).
+
+Input. The noisy latent and the source latent are channel-concatenated, ``[B, 2C, F, h, w]``, and patchified by
+the transformer's own patch embed ``x_embedder`` (a Conv3d with kernel = stride = (pt, p, p)). A Conv3d over the
+concatenation is exactly "patchify both, concatenate, project" of eq. 2: ``x_embedder`` *is* the trainable
+projector. Built from a pretrained text-to-video DiT (C input channels), the projector keeps the pretrained
+weights on the noisy half and gets ZERO weights on the new source half, so at initialisation the model ignores
+the source and reproduces the T2V model exactly; SFT teaches it to read the source.
+
+Text. ``text_states`` are the VLM instructor's last hidden states (eq. 1). They go through HunyuanVideo's own
+``context_embedder`` (``HunyuanVideoTokenRefiner``), which is trainable: it is VIVA's token refiner. HunyuanVideo
+also needs ``pooled_projections`` (a CLIP pooled vector in the T2V model); here they are the masked mean of the VLM
+tokens through a trainable linear ``pooled_proj``. The text mask must be right-padded (valid tokens first): the
+transformer builds its joint attention mask from the count of valid tokens.
+
+Time. ``sigma`` in [0, 1] (1 = pure noise); the timestep embedding receives ``sigma * 1000``. If the config has
+``guidance_embeds`` (the real HunyuanVideo does: guidance-distilled), a fixed embedded guidance value from
+ModelConfig is passed as ``guidance * 1000`` like diffusers' HunyuanVideoPipeline.
+
+Reference image. Its latent ``[B, C, 1, h, w]`` joins as an extra clean leading latent frame on the frame axis of
+BOTH streams (noisy stream: the clean reference latent; source stream: the reference latent too, so the source
+half of the projector sees it as well). The output velocity drops that frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from diffusers import HunyuanVideoTransformer3DModel
+from torch import nn
+
+
+class EditDiT(nn.Module):
+    """HunyuanVideo transformer over ``noisy ⊕ source`` (eq. 2) predicting the velocity ``noise - x0``."""
+
+    def __init__(self, transformer: HunyuanVideoTransformer3DModel, guidance: float = 6.0) -> None:
+        super().__init__()
+        cfg = transformer.config
+        if cfg.in_channels != 2 * cfg.out_channels:
+            raise ValueError(
+                f"EditDiT needs in_channels = 2 * out_channels (noisy ⊕ source), got {cfg.in_channels}, "
+                f"{cfg.out_channels}"
+            )
+        self.transformer = transformer
+        self.latent_channels = int(cfg.out_channels)
+        self.guidance = float(guidance)
+        # Masked mean of the VLM tokens -> HunyuanVideo's pooled text vector (replaces the CLIP pooled output).
+        self.pooled_proj = nn.Linear(cfg.text_embed_dim, cfg.pooled_projection_dim)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], guidance: float = 6.0) -> "EditDiT":
+        """Random-initialised EditDiT from a transformer config (``in_channels`` = 2 * ``out_channels``)."""
+        return cls(HunyuanVideoTransformer3DModel.from_config(dict(config)), guidance)
+
+    @classmethod
+    def from_t2v(cls, t2v: HunyuanVideoTransformer3DModel, guidance: float = 6.0) -> "EditDiT":
+        """Widen a pretrained T2V transformer's patch embed to ``2C`` inputs; the source half starts at zero."""
+        cfg = dict(t2v.config)
+        c = int(cfg["in_channels"])
+        cfg.update(in_channels=2 * c, out_channels=int(cfg.get("out_channels") or c))
+        state = dict(t2v.state_dict())
+        w = state["x_embedder.proj.weight"]  # [D, C, pt, p, p]
+        state["x_embedder.proj.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)  # [D, 2C, pt, p, p]
+        with torch.device("meta"):
+            transformer = HunyuanVideoTransformer3DModel.from_config(cfg)
+        transformer.load_state_dict(state, strict=True, assign=True)
+        dit = cls(transformer.to(w.dtype), guidance)
+        return dit.to(w.device)
+
+    @classmethod
+    def from_pretrained_t2v(cls, path: str, dtype: torch.dtype = torch.float32, guidance: float = 6.0) -> "EditDiT":
+        """Load a T2V HunyuanVideo transformer (hub id or local path, subfolder ``transformer``) and widen it."""
+        from pathlib import Path
+
+        sub = None if (Path(path) / "config.json").is_file() else "transformer"
+        t2v = HunyuanVideoTransformer3DModel.from_pretrained(path, subfolder=sub, torch_dtype=dtype)
+        return cls.from_t2v(t2v, guidance)
+
+    def pooled(self, text_states: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """Masked mean of the text tokens through ``pooled_proj``: ``[B, L, D] -> [B, P]``."""
+        m = text_mask.to(text_states.dtype).unsqueeze(-1)  # [B, L, 1]
+        mean = (text_states * m).sum(1) / m.sum(1).clamp_min(1.0)  # [B, D]
+        return self.pooled_proj(mean)
+
+    def forward(
+        self,
+        noisy: torch.Tensor,
+        source: torch.Tensor,
+        sigma: torch.Tensor,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor,
+        reference: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Velocity ``[B, C, F, h, w]`` for ``noisy``/``source`` ``[B, C, F, h, w]`` at noise level ``sigma`` ``[B]``."""
+        if noisy.shape != source.shape:
+            raise ValueError(f"EditDiT: noisy {tuple(noisy.shape)} and source {tuple(source.shape)} differ")
+        if reference is not None:
+            noisy = torch.cat([reference.to(noisy.dtype), noisy], dim=2)  # [B, C, 1+F, h, w]
+            source = torch.cat([reference.to(source.dtype), source], dim=2)  # [B, C, 1+F, h, w]
+        x = torch.cat([noisy, source], dim=1)  # [B, 2C, F(+1), h, w]  (eq. 2)
+        b = x.shape[0]
+        timestep = sigma.to(x.dtype).reshape(-1).expand(b) * 1000.0  # [B]
+        text_states = text_states.to(x.dtype)
+        guidance = None
+        if self.transformer.config.guidance_embeds:
+            guidance = torch.full((b,), self.guidance * 1000.0, device=x.device, dtype=x.dtype)
+        out = self.transformer(
+            hidden_states=x,
+            timestep=timestep,
+            encoder_hidden_states=text_states,
+            encoder_attention_mask=text_mask,
+            pooled_projections=self.pooled(text_states, text_mask),
+            guidance=guidance,
+            return_dict=False,
+        )[0]  # [B, C, F(+1), h, w]
+        return out[:, :, 1:] if reference is not None else out
+
+    def num_parameters(self) -> int:
+        """All parameters (projector, refiner, blocks, pooled_proj)."""
+        return sum(p.numel() for p in self.parameters())
