@@ -121,6 +121,16 @@ class DataConfig:
     epoch_size: int = 256
     rejects_file: Optional[str] = None  # bad samples are reported here (JSONL) and skipped
 
+    def __post_init__(self) -> None:
+        if self.source not in ("toyworld", "manifest"):
+            raise ConfigError(f"data.source must be toyworld | manifest, got {self.source!r}")
+        known = ("add", "remove", "replace", "recolor", "background", "hybrid", "reference", "style")  # EDIT_TYPES
+        for t in self.edit_types:
+            if t not in known:
+                raise ConfigError(f"data.edit_types: unknown edit type {t!r}; expected one of {known}")
+        if self.epoch_size <= 0 or min(self.num_frames, self.height, self.width) <= 0:
+            raise ConfigError("data.epoch_size, num_frames, height and width must be > 0")
+
 
 @dataclass
 class ClusterConfig:
