@@ -42,3 +42,10 @@ def test_manifest_source(tmp_path: Path) -> None:
     assert isinstance(ds, ManifestDataset) and len(ds) == 3
     with pytest.raises(ConfigError, match="data.manifest"):
         build_dataset(DataConfig(source="manifest"))
+
+
+def test_data_config_validation() -> None:
+    with pytest.raises(ConfigError, match="sty1e"):
+        DataConfig(edit_types=["add", "sty1e"])
+    with pytest.raises(ConfigError, match="data.source"):
+        DataConfig(source="s3")

@@ -19,7 +19,7 @@ def test_oracle_ranks_target_source_noise(edit_type: str) -> None:
         src = oracle_score(s.source_video, s)
         noise = oracle_score(rng.integers(0, 256, s.target_video.shape, dtype=np.uint8), s)
         assert tgt.total > 0.99 and tgt.edit_accuracy == 1.0 and tgt.object_accuracy == 1.0
-        assert src.total < 0.5 and src.edit_accuracy < 1.0
+        assert src.total < 0.4 and src.edit_accuracy < 1.0
         assert noise.total < 0.1
         assert tgt.total > src.total > noise.total or (edit_type == "style" and src.total >= noise.total)
 

@@ -15,6 +15,7 @@ from viva.data.sample import EDIT_TYPES, EditSample
 from viva.data.toyworld.edits import (
     MAX_OBJECTS, OPS, SCENE_OPS, TEMPLATES, EditNotApplicable, SceneEdit, op_add, random_scene, touched_ids,
 )
+from viva.data.toyworld.oracle import oracle_score
 from viva.data.toyworld.scene import (
     BACKGROUND_ID, PALETTE, Scene, ToyObject, caption, paint, render_ids, scene_pair_json,
 )
@@ -82,7 +83,9 @@ class ToyWorld:
                 if edit_type == "style":
                     return self._style_sample(rng, sample_id)
                 out = self._edit_sample(rng, sample_id, edit_type)
-                if out.mask is not None and out.mask.any():
+                # Redraw invisible edits and ambiguous ones that the unedited source already satisfies (e.g. a red
+                # square added over a red circle), so the oracle always separates source from target.
+                if out.mask.any() and oracle_score(out.source_video, out).edit_accuracy < 1.0:
                     return out
             except EditNotApplicable:
                 continue
