@@ -1,0 +1,199 @@
+"""Edit-GRPO learner: updates the LoRA with the clipped GRPO objective + KL to the adapter-disabled reference.
+
+A plain class; data-parallel copies sum their gradients through ``grad_reducer`` (torch.distributed all-reduce in
+the Ray learner workers). To change the objective, override nothing: replace `group_loss`'s call to `grpo_loss`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from viva.config import GRPOConfig
+from viva.learner.weight_sync import AdapterUpdate, make_update
+from viva.rollout.conditioning import prepare_condition
+from viva.rollout.group import ScoredGroup
+
+
+@dataclass(frozen=True)
+class LearnerMetrics:
+    """Averages over one update (all inner epochs and minibatches)."""
+
+    policy_version: int
+    loss: float
+    policy_loss: float
+    kl: float
+    clip_fraction: float
+    ratio_mean: float
+    ratio_min: float
+    ratio_max: float
+    first_ratio_max_dev: float  # max |ratio - 1| on the first inner step: exactly 0 when rollouts are on-policy
+    grad_norm: float
+    num_terms: int  # (sample-group, timestep) loss terms
+
+
+class Learner:
+    """Owns the trainable LoRA and its AdamW state; `update` takes one step's scored groups."""
+
+    def __init__(self, cfg: GRPOConfig, grad_reducer: Optional[Callable[[List[torch.Tensor]], None]] = None) -> None:
+        from viva.models.presets import build_editor
+        from viva.samplers import sigma_schedule
+
+        torch.manual_seed(cfg.seed)
+        self.cfg = cfg
+        self.editor = build_editor(cfg.model, cfg.lora)
+        self.params = [p for p in self.editor.parameters() if p.requires_grad]
+        if not self.params:
+            raise RuntimeError("learner: the model has no trainable (LoRA) parameters")
+        g = cfg.grpo
+        self.optimizer = torch.optim.AdamW(self.params, lr=g.lr, betas=tuple(g.betas), weight_decay=g.weight_decay)
+        self.sigmas = sigma_schedule(cfg.sampler.num_steps, cfg.sampler.shift)  # [T+1]
+        self.grad_reducer = grad_reducer
+        self.policy_version = 0
+
+    # -- weights ------------------------------------------------------------------------------------------------
+    def adapter_update(self) -> AdapterUpdate:
+        """The current LoRA, packed for broadcast."""
+        from viva.models.lora import lora_state_dict
+
+        return make_update(lora_state_dict(self.editor.dit), self.policy_version)
+
+    def state_dict(self) -> dict:
+        """Checkpointable state: LoRA, optimizer, policy_version."""
+        from viva.models.lora import lora_state_dict
+
+        return {"lora": lora_state_dict(self.editor.dit), "optimizer": self.optimizer.state_dict(),
+                "policy_version": self.policy_version}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict` output."""
+        from viva.models.lora import load_lora_state_dict
+
+        load_lora_state_dict(self.editor.dit, state["lora"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.policy_version = int(state["policy_version"])
+
+    def save_lora(self, out_dir: str) -> Path:
+        """Write the LoRA in diffusers' format with its adapter metadata, atomically (temp dir + rename)."""
+        from viva.models.lora import save_lora
+
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp_lora_", dir=out.parent))
+        try:
+            save_lora(self.editor.dit, tmp, self.cfg.lora)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    # -- the update ---------------------------------------------------------------------------------------------
+    def update(self, groups: Sequence[ScoredGroup], step: int) -> LearnerMetrics:
+        """Inner epochs x minibatches of whole groups; one optimizer step per minibatch; policy_version += 1."""
+        g = self.cfg.grpo
+        per_mb = max(1, g.minibatch_size // max(1, groups[0].group.group_size))  # groups per minibatch
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        stats: list[dict] = []
+        first_dev, grad_norms = None, []
+        for epoch in range(g.inner_epochs):
+            # Keep rollout order on the first epoch so its first minibatch is evaluated exactly as sampled.
+            order = list(range(len(groups))) if epoch == 0 else torch.randperm(len(groups), generator=gen).tolist()
+            for i in range(0, len(order), per_mb):
+                mb = [groups[j] for j in order[i:i + per_mb]]
+                self.optimizer.zero_grad(set_to_none=True)
+                mb_stats = self._accumulate(mb, gen)
+                if first_dev is None:
+                    first_dev = max(s["ratio_dev"] for s in mb_stats)
+                grad_norms.append(self._step())
+                stats.extend(mb_stats)
+        self.policy_version += 1
+        return self._summarise(stats, first_dev or 0.0, grad_norms)
+
+    def _accumulate(self, mb: Sequence[ScoredGroup], gen: torch.Generator) -> list[dict]:
+        terms = [(sg, t) for sg in mb for t in self._trained_steps(sg, gen)]
+        out = []
+        for sg in mb:
+            steps = [t for s, t in terms if s is sg]
+            if steps:
+                out.extend(self.group_loss(sg, steps, scale=1.0 / len(terms)))
+        return out
+
+    def _trained_steps(self, sg: ScoredGroup, gen: torch.Generator) -> list[int]:
+        steps = sg.group.trained_steps.tolist()
+        k = max(1, int(math.ceil(self.cfg.grpo.timestep_fraction * len(steps))))
+        if k < len(steps):
+            pick = torch.randperm(len(steps), generator=gen)[:k].sort().values.tolist()
+            steps = [steps[i] for i in pick]
+        return steps
+
+    def group_loss(self, sg: ScoredGroup, steps: Sequence[int], scale: float) -> list[dict]:
+        """Backpropagate the GRPO loss of one group over its trained timesteps (eqs. 11–13); return per-term stats."""
+        from viva.learner.grpo_loss import grpo_loss
+        from viva.learner.kl import gaussian_kl
+        from viva.models.lora import adapters_disabled
+        from viva.samplers import step_log_prob
+
+        cfg, grp = self.cfg, sg.group
+        pc = prepare_condition(self.editor, grp.request.prompt, grp.group_size)
+        latents = torch.from_numpy(grp.latents)  # [G, T+1, C, F', h, w]
+        old_lp = torch.from_numpy(grp.log_probs)  # [G, T]
+        adv = torch.from_numpy(sg.advantages).float()  # [G]
+        stats = []
+        for t in steps:
+            x, x_next = latents[:, t], latents[:, t + 1]
+            sigma = self.sigmas[t].expand(grp.group_size)
+            sigma_next = self.sigmas[t + 1].expand(grp.group_size)
+
+            def velocity() -> torch.Tensor:
+                return self.editor.guided_velocity(x, pc.source, sigma, pc.cond, pc.null_cond,
+                                                   cfg.sampler.guidance_scale, reference=pc.reference)
+
+            step = step_log_prob(cfg.sampler.kind, velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+            kl = None
+            if cfg.grpo.kl_coef > 0:
+                with torch.no_grad(), adapters_disabled(self.editor.dit):
+                    ref = step_log_prob(cfg.sampler.kind, velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+                kl = gaussian_kl(step.mean, ref.mean, step.std)
+            out = grpo_loss(step.log_prob, old_lp[:, t], adv, cfg.grpo.clip_range, kl=kl, kl_coef=cfg.grpo.kl_coef)
+            (out.loss * scale).backward()
+            ratio = torch.exp(step.log_prob.detach() - old_lp[:, t])
+            stats.append({"loss": float(out.loss), "policy_loss": float(out.policy_loss),
+                          "kl": float(kl.mean()) if kl is not None else 0.0,
+                          "clip_fraction": float(out.clip_fraction), "ratio_min": float(ratio.min()),
+                          "ratio_max": float(ratio.max()), "ratio_mean": float(ratio.mean()),
+                          "ratio_dev": float((ratio - 1).abs().max())})
+        return stats
+
+    def _step(self) -> float:
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        if self.grad_reducer is not None:
+            self.grad_reducer(grads)
+            for p, gr in zip(self.params, grads):
+                p.grad = gr
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grpo.max_grad_norm)
+        self.optimizer.step()
+        return float(norm)
+
+    def _summarise(self, stats: list[dict], first_dev: float, grad_norms: list[float]) -> LearnerMetrics:
+        def avg(key: str) -> float:
+            return float(np.mean([s[key] for s in stats])) if stats else 0.0
+
+        return LearnerMetrics(
+            policy_version=self.policy_version, loss=avg("loss"), policy_loss=avg("policy_loss"), kl=avg("kl"),
+            clip_fraction=avg("clip_fraction"), ratio_mean=avg("ratio_mean"),
+            ratio_min=min((s["ratio_min"] for s in stats), default=1.0),
+            ratio_max=max((s["ratio_max"] for s in stats), default=1.0),
+            first_ratio_max_dev=first_dev, grad_norm=float(np.mean(grad_norms)) if grad_norms else 0.0,
+            num_terms=len(stats),
+        )

@@ -1,0 +1,84 @@
+"""Learner worker: one data-parallel rank of the Edit-GRPO learner (gloo on CPU, NCCL on GPU).
+
+A plain class; the Ray driver places ``cluster.num_learner_workers`` of them and calls `setup` on each.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import List, Sequence
+
+import torch
+
+from viva.config import GRPOConfig
+from viva.learner.learner import Learner, LearnerMetrics
+from viva.learner.weight_sync import AdapterUpdate
+from viva.rollout.group import ScoredGroup
+
+
+def free_port() -> int:
+    """A TCP port free on this node right now (for the process-group rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LearnerWorker:
+    """Wraps `Learner`; gradients are averaged across ranks with an all-reduce after each minibatch."""
+
+    def __init__(self, cfg: GRPOConfig) -> None:
+        self.cfg = cfg
+        self.learner: Learner | None = None
+        self.rank, self.world_size = 0, 1
+
+    def rendezvous_address(self) -> tuple[str, int]:
+        """(host, port) for rank 0's process group; loopback when the cluster is embedded."""
+        host = "127.0.0.1" if self.cfg.cluster.address is None else socket.gethostbyname(socket.gethostname())
+        return host, free_port()
+
+    def setup(self, rank: int, world_size: int, host: str, port: int) -> int:
+        """Join the process group (if world_size > 1) and build the learner; returns the rank."""
+        self.rank, self.world_size = rank, world_size
+        reducer = None
+        if world_size > 1:
+            import torch.distributed as dist
+
+            backend = "nccl" if self.cfg.model.device.startswith("cuda") else "gloo"
+            dist.init_process_group(backend, init_method=f"tcp://{host}:{port}", rank=rank, world_size=world_size)
+
+            def reducer(grads: List[torch.Tensor]) -> None:
+                flat = torch.cat([g.reshape(-1) for g in grads])  # one collective per minibatch
+                dist.all_reduce(flat)
+                flat /= world_size
+                offset = 0
+                for g in grads:
+                    g.copy_(flat[offset:offset + g.numel()].view_as(g))
+                    offset += g.numel()
+
+        self.learner = Learner(self.cfg, grad_reducer=reducer)
+        return rank
+
+    def update(self, groups: Sequence[ScoredGroup], step: int) -> LearnerMetrics:
+        """This rank's share of one update."""
+        return self.learner.update(groups, step)
+
+    def adapter_update(self) -> AdapterUpdate:
+        """The current LoRA for broadcast (returned into the object store once)."""
+        return self.learner.adapter_update()
+
+    def state_dict(self) -> dict:
+        """Checkpointable learner state."""
+        return self.learner.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore learner state (every rank loads the same)."""
+        self.learner.load_state_dict(state)
+
+    def lora_files(self) -> dict:
+        """The diffusers-format LoRA as {file name: bytes}, so the driver can write it on its own node."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = self.learner.save_lora(os.path.join(tmp, "lora"))
+            return {p.name: p.read_bytes() for p in Path(out).iterdir() if p.is_file()}

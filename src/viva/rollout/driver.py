@@ -1,0 +1,288 @@
+"""Edit-GRPO driver: one training step = sample → score → update → sync, with up to `max_staleness` steps of
+rollouts in flight while the learner trains.
+
+Run: ``viva grpo --config configs/grpo/toy.yaml [key=value ...]``  (``--local`` runs every role in this process)
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+from typing import Deque, List, Optional, Sequence
+
+import numpy as np
+
+from viva.config import ConfigError, GRPOConfig, load_config, to_dict, to_yaml
+from viva.learner.advantages import group_advantages
+from viva.rollout.group import GroupRequest, RolloutGroup, ScoredGroup
+from viva.rollout.prompts import PromptStream
+from viva.rollout.run_log import RunLog
+from viva.rollout.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
+
+
+def group_seed(seed: int, step: int, group_index: int) -> int:
+    """Seed of one group: fixed by (run seed, step, group), so a regenerated or resumed group is identical."""
+    return (seed * 1_000_003 + step * 10_007 + group_index) % (2**62)
+
+
+class EditGRPO:
+    """Owns the algorithm; the executor owns the processes (local or Ray)."""
+
+    def __init__(self, cfg: GRPOConfig, executor, dataset, eval_dataset=None) -> None:
+        self.cfg = cfg
+        self.executor = executor
+        self.run_dir = Path(cfg.output_dir)
+        rejects = cfg.data.rejects_file or str(self.run_dir / "rejects.jsonl")
+        self.prompts = PromptStream(dataset, cfg.seed, rejects_file=rejects)
+        self.eval_prompts = eval_dataset
+        self.step = 0
+        self.staleness: collections.Counter = collections.Counter()
+        self.log = RunLog(self.run_dir, cfg.logging, to_dict(cfg), resume=cfg.resume)
+        self.eval_rows: list[dict] = []
+
+    # -- setup ----------------------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Resume from the latest checkpoint when asked; save the resolved config beside the outputs."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+        if self.cfg.resume:
+            ckpt = latest_checkpoint(self.run_dir)
+            if ckpt is not None:
+                state, learner_state = load_checkpoint(ckpt)
+                self.executor.load_learner_state(learner_state)
+                self.step, self.prompts.cursor = state.step, state.cursor
+
+    # -- train ----------------------------------------------------------------------------------------------------
+    def _requests(self, step: int) -> List[GroupRequest]:
+        g = self.cfg.grpo
+        prompts = self.prompts.take(g.prompts_per_step)
+        return [GroupRequest(step=step, group_index=i, prompt=p, group_size=g.group_size,
+                             seed=group_seed(self.cfg.seed, step, i)) for i, p in enumerate(prompts)]
+
+    def train(self, progress=None) -> None:
+        """Run the remaining steps; rollouts for up to `max_staleness` future steps overlap each update."""
+        g = self.cfg.grpo
+        pending: Deque[tuple[int, int, object]] = collections.deque()  # (step, cursor at step start, handle)
+        next_step = self.step
+        if g.eval_every and self.step == 0:
+            self.evaluate(step=0)
+        while self.step < g.steps:
+            # 1. Sample: keep k + 1 steps of rollouts submitted (k = 0: synchronous).
+            while next_step < g.steps and len(pending) <= g.max_staleness:
+                cursor = self.prompts.cursor
+                pending.append((next_step, cursor, self.executor.submit(self._requests(next_step))))
+                next_step += 1
+            step, cursor, handle = pending.popleft()
+            t0 = time.perf_counter()
+            groups = self.executor.collect(handle)
+            t1 = time.perf_counter()
+            # 2. Score: reward pools in parallel, weighted sum (eq. 7), group advantages (eq. 11).
+            scored, reward_stats = self.score(groups)
+            t2 = time.perf_counter()
+            # 3. Update the LoRA (eqs. 12–13), then 4. sync it to the rollout actors.
+            metrics = self.executor.update(scored, step)
+            t3 = time.perf_counter()
+            sync = self.executor.sync()
+            self.step = step + 1
+            self._log_step(step, groups, scored, reward_stats, metrics, sync, (t1 - t0, t2 - t1, t3 - t2))
+            if g.checkpoint_every and self.step % g.checkpoint_every == 0:
+                next_cursor = pending[0][1] if pending else self.prompts.cursor
+                self.checkpoint(next_cursor)
+            if g.eval_every and self.step % g.eval_every == 0:
+                self.evaluate(step=self.step)
+            if progress is not None:
+                progress(self.step, metrics, reward_stats)
+
+    def score(self, groups: Sequence[RolloutGroup]) -> tuple[List[ScoredGroup], dict]:
+        """Rewards of every group from every reward pool, combined with the configured weights."""
+        from viva.rewards.worker import combine
+
+        per_model = self.executor.score(groups)  # [num_models][num_groups]
+        scored, totals, parts_all = [], [], collections.defaultdict(list)
+        for gi, group in enumerate(groups):
+            total, parts = combine(self.cfg.rewards, [per_model[m][gi] for m in range(len(self.cfg.rewards))])
+            adv = group_advantages(total, group.group_size, eps=self.cfg.grpo.adv_eps,
+                                   clip=self.cfg.grpo.adv_clip_max)
+            scored.append(ScoredGroup(group=group, rewards=total, sub_rewards=parts,
+                                      advantages=np.asarray(adv, dtype=np.float32),
+                                      oracle=_oracle(group)))
+            totals.append(total)
+            for k, v in parts.items():
+                parts_all[k].append(v)
+        allr = np.concatenate(totals)
+        stats = {"reward/weighted/mean": float(allr.mean()), "reward/weighted/std": float(allr.std())}
+        for k, v in parts_all.items():
+            v = np.concatenate(v)
+            stats[f"reward/{k}/mean"], stats[f"reward/{k}/std"] = float(v.mean()), float(v.std())
+        advs = np.concatenate([s.advantages for s in scored])
+        stats.update({"advantage/mean": float(advs.mean()), "advantage/std": float(advs.std()),
+                      "advantage/abs_max": float(np.abs(advs).max())})
+        oracles = [s.oracle for s in scored if s.oracle is not None]
+        if oracles:
+            stats["oracle/mean"] = float(np.concatenate(oracles).mean())
+        return scored, stats
+
+    def _log_step(self, step, groups, scored, reward_stats, m, sync, times) -> None:
+        stale = [m.policy_version - 1 - grp.policy_version for grp in groups]
+        for s in stale:
+            self.staleness[int(s)] += 1
+        n = sum(grp.group_size for grp in groups)
+        row = {"kind": "train", **reward_stats, "loss": m.loss, "policy_loss": m.policy_loss, "kl": m.kl,
+               "clip_fraction": m.clip_fraction, "ratio/mean": m.ratio_mean, "ratio/min": m.ratio_min,
+               "ratio/max": m.ratio_max, "ratio/first_step_max_dev": m.first_ratio_max_dev,
+               "grad_norm": m.grad_norm, "policy_version": m.policy_version,
+               "time/sample_wait": times[0], "time/score": times[1], "time/update": times[2],
+               "time/sync": sync.seconds, "sync/bytes": sync.num_bytes, "staleness/mean": float(np.mean(stale)),
+               "samples_per_s": n / max(1e-9, sum(times) + sync.seconds), "rejects": len(self.prompts.rejects),
+               **{f"busy/{k}": v for k, v in self.executor.busy_seconds().items()}}
+        self.log.log(step, row)
+        every = self.cfg.logging.sample_every
+        if every and step % every == 0:
+            grp = groups[0]
+            self.log.write_sample(step, grp.request.prompt.source_video, grp.edited_videos[0])
+
+    # -- evaluation -----------------------------------------------------------------------------------------------
+    def evaluate(self, step: int) -> dict:
+        """Weighted reward and oracle on held-out prompts, sampled deterministically (ODE, fixed seeds)."""
+        if self.eval_prompts is None:
+            return {}
+        n = min(self.cfg.grpo.eval_prompts, len(self.eval_prompts))
+        reqs = [GroupRequest(step=-1, group_index=i, prompt=self.eval_prompts[i], group_size=1,
+                             seed=group_seed(self.cfg.seed + 1, 0, i), evaluate=True) for i in range(n)]
+        groups = self.executor.collect(self.executor.submit(reqs))
+        per_model = self.executor.score(groups)
+        from viva.rewards.worker import combine
+
+        totals = [combine(self.cfg.rewards, [per_model[m][i] for m in range(len(self.cfg.rewards))])[0]
+                  for i in range(len(groups))]
+        row = {"kind": "eval", "eval/reward_mean": float(np.mean(np.concatenate(totals)))}
+        oracles = [o for o in (_oracle(g) for g in groups) if o is not None]
+        if oracles:
+            row["eval/oracle_mean"] = float(np.mean(np.concatenate(oracles)))
+        self.log.log(step, row)
+        self.eval_rows.append(row | {"step": step})
+        return row
+
+    # -- checkpoint / cleanup -------------------------------------------------------------------------------------
+    def checkpoint(self, cursor: Optional[int] = None) -> Path:
+        """Atomically save LoRA, optimizer, RNG states, data cursor, policy_version and step."""
+        state = RunState(step=self.step, policy_version=self.step,
+                         cursor=self.prompts.cursor if cursor is None else cursor, rejects=len(self.prompts.rejects))
+        return save_checkpoint(self.run_dir, state, self.executor.learner_state())
+
+    def cleanup(self) -> Path:
+        """Write the final LoRA (diffusers format), the plot and the summary; release the roles."""
+        lora_dir = self.executor.save_lora(str(self.run_dir / "lora"))
+        self.log.finish(self._summary(lora_dir))
+        self.executor.shutdown()
+        return lora_dir
+
+    def _summary(self, lora_dir: Path) -> list[str]:
+        lines = [f"- steps: {self.step}, prompts/step: {self.cfg.grpo.prompts_per_step}, "
+                 f"group size: {self.cfg.grpo.group_size}, max_staleness: {self.cfg.grpo.max_staleness}",
+                 f"- LoRA (diffusers format): `{lora_dir}`",
+                 f"- staleness histogram: {dict(sorted(self.staleness.items()))}",
+                 f"- rejected prompts: {len(self.prompts.rejects)}"]
+        if len(self.eval_rows) >= 2:
+            a, b = self.eval_rows[0], self.eval_rows[-1]
+            lines.append(f"- held-out weighted reward: {a['eval/reward_mean']:.4f} (step {a['step']}) → "
+                         f"{b['eval/reward_mean']:.4f} (step {b['step']})")
+            if "eval/oracle_mean" in a:
+                lines.append(f"- held-out oracle score: {a['eval/oracle_mean']:.4f} → {b['eval/oracle_mean']:.4f}")
+        return lines
+
+
+def _oracle(group: RolloutGroup) -> Optional[np.ndarray]:
+    p = group.request.prompt
+    if p.target_video is None or p.scene_json is None:
+        return None
+    from viva.data.toyworld import oracle_score
+
+    return np.array([oracle_score(v, p).total for v in group.edited_videos], dtype=np.float64)
+
+
+def build_executor(cfg: GRPOConfig, local: bool):
+    """The plain in-process executor, or the Ray one."""
+    if local:
+        from viva.rollout.local_executor import LocalExecutor
+
+        return LocalExecutor(cfg)
+    from viva.rollout.ray_executor import RayExecutor
+
+    return RayExecutor(cfg)
+
+
+def run(cfg: GRPOConfig, local: bool = False, progress: bool = True) -> Path:
+    """setup → train → cleanup; returns the run directory."""
+    from viva.data.dataset import build_dataset
+
+    if not cfg.rewards:
+        raise ConfigError("grpo: no reward models configured (rewards: [{name: clip_if, weight: 1.0}, ...])")
+    dataset = build_dataset(cfg.data, split="train")
+    eval_dataset = build_dataset(cfg.eval_data, split="heldout") if cfg.eval_data is not None else None
+    executor = build_executor(cfg, local)
+    algo = EditGRPO(cfg, executor, dataset, eval_dataset)
+    try:
+        algo.setup()
+        with _progress(cfg.grpo.steps, algo.step, enabled=progress and cfg.logging.progress) as bar:
+            algo.train(progress=bar)
+        if cfg.grpo.checkpoint_every:
+            algo.checkpoint()
+        algo.cleanup()
+    except BaseException:
+        executor.shutdown()
+        raise
+    return Path(cfg.output_dir)
+
+
+class _progress:
+    """A rich progress bar over training steps (reward and KL in the description)."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, done, enabled
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.p = Progress(TextColumn("[bold]Edit-GRPO"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                          TextColumn("{task.description}"), TimeElapsedColumn())
+        self.p.start()
+        self.task = self.p.add_task("", total=self.total, completed=self.done)
+        return self
+
+    def __call__(self, step: int, metrics, reward_stats: dict) -> None:
+        desc = f"reward {reward_stats['reward/weighted/mean']:.3f}  kl {metrics.kl:.2e}"
+        self.p.update(self.task, completed=step, description=desc)
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.p.stop()
+
+
+def main(argv: List[str]) -> int:
+    """`viva grpo` entry point."""
+    parser = argparse.ArgumentParser(prog="viva grpo", description="Edit-GRPO: RL post-training of the editing DiT "
+                                     "(Ray services; an embedded local cluster unless cluster.address is set).")
+    parser.add_argument("--config", required=True, help="YAML config (recipe: grpo), e.g. configs/grpo/toy.yaml")
+    parser.add_argument("--local", action="store_true", help="run every role in this process, without Ray")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. grpo.steps=5")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as e:
+        print(f"viva grpo: {e}", file=sys.stderr)
+        return 2
+    if cfg.recipe != "grpo":
+        print(f"viva grpo: {args.config} is a '{cfg.recipe}' config", file=sys.stderr)
+        return 2
+    run_dir = run(cfg, local=args.local, progress=not args.no_progress)
+    summary = run_dir / "summary.md"
+    if summary.exists():
+        print(summary.read_text())
+    return 0

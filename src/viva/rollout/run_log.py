@@ -1,0 +1,111 @@
+"""Run observability: metrics to JSONL and wandb (offline by default), sample videos, a reward plot and a summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from viva.config import LoggingConfig
+
+
+class RunLog:
+    """Owns ``run_dir/metrics.jsonl``, ``run_dir/samples/``, ``reward_curve.png`` and ``summary.md``."""
+
+    def __init__(self, run_dir: Path, cfg: LoggingConfig, config_dict: dict, resume: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = cfg
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        if not resume and self.metrics_path.exists():
+            self.metrics_path.unlink()
+        self.history: List[Dict[str, Any]] = self._read_history() if resume else []
+        self._wandb = self._init_wandb(config_dict) if cfg.wandb and cfg.wandb_mode != "disabled" else None
+
+    def _read_history(self) -> List[Dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def _init_wandb(self, config_dict: dict):
+        import wandb
+
+        wdir = self.run_dir / "wandb"
+        wdir.mkdir(exist_ok=True)
+        for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
+            os.environ.setdefault(var, str(wdir))
+        return wandb.init(project=self.cfg.wandb_project, mode=self.cfg.wandb_mode, dir=str(wdir),
+                          config=config_dict, reinit="finish_previous")
+
+    def log(self, step: int, metrics: Dict[str, Any]) -> None:
+        """Append one step's metrics (floats; non-finite values are written as null)."""
+        row = {"step": step, **{k: _clean(v) for k, v in metrics.items()}}
+        self.history = [h for h in self.history if h.get("step") != step or h.get("kind") != row.get("kind")]
+        self.history.append(row)
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=step)
+
+    def write_sample(self, step: int, source: np.ndarray, edited: np.ndarray, name: str = "sample") -> Path:
+        """Side-by-side source | edit mp4 (uint8 [F, H, W, 3] each); logged to wandb as a video file."""
+        from viva.data.video_io import write_video
+
+        out = self.run_dir / "samples" / f"{name}_step{step:06d}.mp4"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frames = np.concatenate([source, edited], axis=2)  # [F, H, 2W, 3]
+        frames = np.repeat(np.repeat(frames, 4, axis=1), 4, axis=2)  # 4x nearest upscale so the toy edits are visible
+        write_video(out, frames, fps=4, codec="libx264")
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({name: wandb.Video(str(out), format="mp4")}, step=step)
+        return out
+
+    def finish(self, summary_lines: Optional[List[str]] = None) -> None:
+        """Write the reward-curve PNG and the Markdown summary, close wandb."""
+        self._plot()
+        lines = ["# Edit-GRPO run summary", ""] + list(summary_lines or [])
+        tmp = self.run_dir / ".summary.md.tmp"
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, self.run_dir / "summary.md")
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+    def _plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        train = [h for h in self.history if h.get("kind") == "train"]
+        if not train:
+            return
+        keys = sorted(k for k in train[0] if k.startswith("reward/") and k.endswith("/mean"))
+        fig, ax = plt.subplots(figsize=(7, 4))
+        steps = [h["step"] for h in train]
+        for k in keys:
+            ax.plot(steps, [h.get(k) for h in train], label=k)
+        evals = [h for h in self.history if h.get("kind") == "eval"]
+        if evals:
+            ax.plot([h["step"] for h in evals], [h.get("eval/reward_mean") for h in evals], "ko--",
+                    label="eval/reward_mean (held-out)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("reward")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(self.run_dir / "reward_curve.png", dpi=100)
+        plt.close(fig)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v

@@ -1,0 +1,94 @@
+"""Rollout worker: samples groups of edits with Flow-SDE or CPS and records their trajectories and log-probs.
+
+A plain class; `viva.cluster.ActorGroup` places N of them as Ray actors (STYLE rule 1).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from viva.config import GRPOConfig
+from viva.learner.weight_sync import AdapterAck, AdapterUpdate, WeightSyncError, verify_update
+from viva.rollout.conditioning import prepare_condition
+from viva.rollout.group import GroupRequest, RolloutGroup
+
+
+def sde_steps_for(cfg: GRPOConfig, generator: torch.Generator) -> list[bool]:
+    """Which denoising steps are stochastic for one group (the SDE window; the rest are ODE steps)."""
+    from viva.samplers import sde_window
+
+    s = cfg.sampler
+    if s.kind == "ode":
+        raise ValueError("sampler.kind=ode records no log-probs: Edit-GRPO needs sde or cps")
+    start = s.window_start
+    if s.random_window and s.window_size > 0:
+        # Drawn from the group's own generator so a regenerated group gets the same window.
+        start = int(torch.randint(0, s.num_steps - s.window_size + 1, (1,), generator=generator))
+    return list(sde_window(s.num_steps, s.window_size, start))
+
+
+class RolloutWorker:
+    """Holds the DiT + LoRA and the VLM instructor; `sample_group` is the one method the driver calls per prompt."""
+
+    def __init__(self, cfg: GRPOConfig, actor_index: int = 0) -> None:
+        from viva.models.presets import build_editor
+        from viva.samplers import sigma_schedule
+
+        torch.manual_seed(cfg.seed)
+        self.cfg = cfg
+        self.actor_index = actor_index
+        self.editor = build_editor(cfg.model, cfg.lora).eval()
+        self.sigmas = sigma_schedule(cfg.sampler.num_steps, cfg.sampler.shift)  # [T+1]
+        self.policy_version = 0
+        self.checksum = ""
+
+    def ping(self) -> int:
+        """Liveness probe; returns the adapter version this actor samples with."""
+        return self.policy_version
+
+    def load_adapter(self, update: AdapterUpdate) -> AdapterAck:
+        """Verify the checksum, load the LoRA tensors and acknowledge the version."""
+        from viva.models.lora import load_lora_state_dict
+
+        if update.policy_version < self.policy_version:
+            raise WeightSyncError(f"rollout actor {self.actor_index}: adapter v{update.policy_version} is older "
+                                  f"than the loaded v{self.policy_version}")
+        load_lora_state_dict(self.editor.dit, verify_update(update))
+        self.policy_version, self.checksum = update.policy_version, update.checksum
+        return AdapterAck(self.actor_index, self.policy_version, self.checksum)
+
+    @torch.no_grad()
+    def sample_group(self, request: GroupRequest) -> RolloutGroup:
+        """Sample G edits of one prompt; the request's seed fixes the noise, the SDE window and every step's noise."""
+        from viva.samplers import denoise
+
+        start = time.perf_counter()
+        s = self.cfg.sampler
+        g = request.group_size
+        generator = torch.Generator().manual_seed(request.seed)
+        pc = prepare_condition(self.editor, request.prompt, g)
+        kind, sde_steps = s.kind, sde_steps_for(self.cfg, generator)
+        if request.evaluate:
+            kind, sde_steps = "ode", [False] * s.num_steps
+        noise = torch.randn(pc.source.shape, generator=generator)  # [G, C, F', h, w]
+
+        def velocity_fn(latents: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            return self.editor.guided_velocity(latents, pc.source, sigma, pc.cond, pc.null_cond, s.guidance_scale,
+                                               reference=pc.reference)
+
+        traj = denoise(velocity_fn, noise, self.sigmas, kind=kind, eta=s.eta, sde_steps=sde_steps,
+                       generator=generator, record=not request.evaluate)
+        videos = self.editor.decode_latents(traj.final)  # [G, F, H, W, 3] uint8
+        return RolloutGroup(
+            request=request,
+            policy_version=self.policy_version,
+            edited_videos=videos,
+            latents=traj.latents.float().numpy() if not request.evaluate else np.zeros((g, 0), np.float32),
+            log_probs=traj.log_probs.float().numpy(),  # [G, T]
+            sigmas=traj.sigmas.float().numpy(),
+            sde_steps=traj.sde_steps.numpy().astype(bool),  # [T] (std = 0 steps are ODE)
+            sample_seconds=time.perf_counter() - start,
+        )
