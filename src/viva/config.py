@@ -63,6 +63,8 @@ class ModelConfig:
     vlm_cache_size: int = 4096  # entries of the (instruction, first frame, reference) -> hidden states cache
     backend: str = "eager"  # eager | compile | tensorrt
     allow_backend_fallback: bool = False  # if the backend is unavailable: error (False) or eager with a warning
+    # Embedded guidance fed to a guidance-distilled DiT (HunyuanVideo has guidance_embeds); x1000 like diffusers.
+    embedded_guidance: float = 6.0
 
 
 @dataclass
