@@ -87,6 +87,10 @@ class SamplerConfig:
             raise ConfigError(f"sampler.kind must be sde | cps | ode, got {self.kind!r}")
         if self.num_steps <= 0:
             raise ConfigError(f"sampler.num_steps must be > 0, got {self.num_steps}")
+        if not self.shift > 0:
+            raise ConfigError(f"sampler.shift must be > 0, got {self.shift}")
+        if self.eta < 0 or (self.kind == "cps" and self.eta > 1):
+            raise ConfigError(f"sampler.eta must be >= 0 (and <= 1 for kind=cps), got {self.eta}")
         if self.window_size < 0 or self.window_start < 0 or self.window_start + self.window_size > self.num_steps:
             raise ConfigError(
                 f"sampler window [{self.window_start}, {self.window_start + self.window_size}) "
