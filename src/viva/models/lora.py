@@ -123,6 +123,8 @@ def read_lora(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     with safe_open(str(file), framework="pt") as f:
         raw_meta = (f.metadata() or {}).get("lora_adapter_metadata")
     meta = json.loads(raw_meta) if raw_meta else None
+    if meta is not None:  # diffusers prefixes the metadata keys with the component name too
+        meta = {k.removeprefix("transformer."): v for k, v in meta.items()}
     sd = load_file(str(file))
     bad = [k for k in sd if not k.startswith("transformer.")]
     if bad:
