@@ -76,3 +76,14 @@ def test_build_editor_tiny_with_lora() -> None:
     assert ed.dit.transformer.config.in_channels == 24
     with pytest.raises(ValueError, match="model.preset"):
         build_editor(ModelConfig(preset="huge"))
+
+
+def test_checkpoint_mismatch_is_named(editor: VideoEditor, tmp_path) -> None:
+    import json
+
+    out = save_base_checkpoint(editor, tmp_path / "ckpt", ModelConfig())
+    meta = json.loads((out / "config.json").read_text())
+    meta["dit_config"]["num_layers"] = 3
+    (out / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="dit.safetensors does not match"):
+        load_base_checkpoint(out)

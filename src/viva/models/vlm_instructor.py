@@ -157,7 +157,8 @@ class VLMInstructor(nn.Module):
         out = self.model(**inputs, output_hidden_states=True)
         last = out.hidden_states[-1]  # [n, L, D]  (eq. 1: the last hidden states)
         lengths = inputs["attention_mask"].sum(1).tolist()
-        return [last[i, : int(n)].float() for i, n in enumerate(lengths)]  # right padding: valid tokens first
+        # right padding: valid tokens first; clone so a cache entry does not pin the whole batch tensor
+        return [last[i, : int(n)].clone() for i, n in enumerate(lengths)]
 
     def encode(
         self,
