@@ -14,7 +14,6 @@ from viva.sft.data import PairSource
 
 HELD_OUT_TYPES = ("hybrid",)
 TOY_INDEX_SPACE = 1 << 30  # toy-world pairs are procedural: any index is a new pair
-EVAL_SEED_OFFSET = 1_000_003  # held-out toy prompts come from a different world seed than any training pair
 
 
 class ToyVideoPairs:
@@ -75,12 +74,12 @@ def _check_types(edit_types: Sequence[str], name: str) -> None:
         raise ValueError(f"{name}: edit types {held} are held out of SFT (Edit-GRPO's generalisation target)")
 
 
-def toy_world(cfg: SFTConfig, seed_offset: int = 0):
-    """The configured toy world (seed + offset, frames, resolution)."""
+def toy_world(cfg: SFTConfig, split: str = "train"):
+    """The configured toy world on a split: ``train`` (SFT pairs) | ``heldout`` (eval prompts) | ``hybrid``."""
     from viva.data.toyworld import ToyWorld
 
     d = cfg.data
-    return ToyWorld(seed=d.seed + seed_offset, num_frames=d.num_frames, height=d.height, width=d.width)
+    return ToyWorld(seed=d.seed, num_frames=d.num_frames, height=d.height, width=d.width, split_name=split)
 
 
 def build_pair_sources(cfg: SFTConfig) -> Tuple[Optional[PairSource], Optional[PairSource]]:

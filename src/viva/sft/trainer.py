@@ -10,12 +10,15 @@ Run: ``viva sft --config configs/sft/toy.yaml``
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
 import math
+import types
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -93,6 +96,19 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(int(np.random.SeedSequence([seed, rank, step, 7]).generate_state(1, np.uint64)[0] >> 1))
     return g
+
+
+def allreduce_mean_grads(params: List[nn.Parameter], world_size: int) -> None:
+    """Average gradients over ranks with one flat all-reduce (gloo on CPU, NCCL on GPU); None grads count as 0."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])  # [sum of numel]
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
 
 
 class SFTTrainer:
@@ -191,18 +207,8 @@ class SFTTrainer:
                 "image_batch": float(batch.modality == "image"), "batch_size": float(batch.batch_size)}
 
     def _allreduce_grads(self) -> None:
-        """Average gradients over ranks with one flat all-reduce (gloo on CPU, NCCL on GPU)."""
-        if self.world_size <= 1 or not dist.is_initialized():
-            return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params.values()]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        offset = 0
-        for p, g in zip(self.params.values(), grads):
-            n = g.numel()
-            p.grad = flat[offset:offset + n].view_as(p).clone()
-            offset += n
+        if self.world_size > 1 and dist.is_initialized():
+            allreduce_mean_grads(list(self.params.values()), self.world_size)
 
     def train(self) -> SFTResult:
         """Run from ``start_step`` to ``sft.steps``; checkpoint, log, sample; write the base checkpoint."""
@@ -265,11 +271,8 @@ class SFTTrainer:
         """Write the base checkpoint that `viva grpo` / `viva edit` load (EMA weights swapped in if enabled)."""
         from viva.models.checkpoint import save_base_checkpoint
 
-        if self.ema is None:
-            save_base_checkpoint(self.editor, out_dir, self.cfg.model)
-        else:
-            with self.ema.swapped_in():
-                save_base_checkpoint(self.editor, out_dir, self.cfg.model)
+        with self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext():
+            save_base_checkpoint(_merged_view(self.editor), out_dir, self.cfg.model)
         return out_dir
 
     def write_samples(self, step: int) -> None:
@@ -285,6 +288,16 @@ class SFTTrainer:
     def cleanup(self) -> None:
         """Close metric sinks."""
         self.metrics.close()
+
+
+def _merged_view(editor):
+    """The editor itself, or (LoRA training) a stand-in whose ``dit`` is a merged copy: a base checkpoint has no
+    adapter, and the live DiT keeps its adapter for further steps."""
+    from viva.models.lora import has_lora, merge_lora
+
+    if not has_lora(editor.dit):
+        return editor
+    return types.SimpleNamespace(dit=merge_lora(copy.deepcopy(editor.dit)))
 
 
 def run_sft(cfg: SFTConfig, rank: int = 0, world_size: int = 1) -> SFTResult:

@@ -1,0 +1,150 @@
+"""SFT trainer: what trains and what stays frozen, masking path, determinism, atomic checkpoints and exact resume."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+
+from viva.config import ConfigError, load_config
+from viva.sft.trainer import SFTTrainer, allreduce_mean_grads, lr_multiplier, run_sft, select_trainable
+from viva.sft.train_state import latest_checkpoint, load_train_state
+
+
+def _trainer(cfg):
+    t = SFTTrainer(cfg)
+    t.setup()
+    return t
+
+
+def test_a_step_changes_every_trainable_weight_and_no_frozen_one(sft_config):
+    t = _trainer(sft_config("sft.trainable=full"))
+    dit0 = {k: v.detach().clone() for k, v in t.editor.dit.named_parameters()}
+    vlm0 = {k: v.detach().clone() for k, v in t.editor.vlm.named_parameters()}
+    t.train_step(0)
+    changed = {k for k, v in t.editor.dit.named_parameters() if not torch.equal(v, dit0[k])}
+    assert changed == set(dit0)  # AdamW moves every parameter with a gradient
+    assert all(torch.equal(v, vlm0[k]) for k, v in t.editor.vlm.named_parameters())
+    assert not any(p.requires_grad for p in t.editor.vlm.parameters())
+
+
+def test_projector_refiner_subset_trains_only_that_subset(sft_config):
+    t = _trainer(sft_config("sft.trainable=projector_refiner"))
+    names = set(t.params)
+    assert any(n.startswith("transformer.x_embedder.") for n in names)  # the eq. 2 projector
+    assert any(n.startswith("transformer.context_embedder.") for n in names)  # the token refiner
+    assert not any(n.startswith("transformer.transformer_blocks.") for n in names)
+    before = {k: v.detach().clone() for k, v in t.editor.dit.named_parameters()}
+    t.train_step(0)
+    for k, v in t.editor.dit.named_parameters():
+        assert torch.equal(v, before[k]) != (k in names), k
+
+
+def test_lora_mode_trains_adapters_and_exports_merged(sft_config, tmp_path):
+    cfg = sft_config("sft.trainable=lora", "lora.rank=2", "lora.alpha=2", "lora.init=true")
+    t = _trainer(cfg)
+    assert any("lora_" in n for n in t.params) and not any("transformer_blocks.0.ff" in n for n in t.params)
+    t.train_step(0)
+    out = t.export_base(tmp_path / "lora_base")
+    state = load_file(str(out / "dit.safetensors"))
+    assert not any("lora" in k for k in state)
+
+
+def test_select_trainable_rejects_unknown_mode(sft_config):
+    t = _trainer(sft_config())
+    with pytest.raises(ValueError, match="trainable"):
+        select_trainable(t.editor.dit, "everything")
+    with pytest.raises(ConfigError, match="trainable"):
+        load_config(None, ["sft.trainable=everything"], recipe="sft")
+
+
+def test_mask_weight_changes_the_loss_and_batches_are_deterministic(sft_config):
+    t = _trainer(sft_config("sft.mask_weight=0.0", "sft.image_prob=0.0"))
+    batch = t.sampler.batch(0)
+    assert batch.mask.sum() > 0  # toy-world pairs carry their edit masks
+    plain = t.compute_loss(batch, 0).item()
+    assert t.compute_loss(batch, 0).item() == plain  # noise / sigma / dropout come from (seed, rank, step)
+    t.cfg.sft.mask_weight = 4.0
+    masked = t.compute_loss(batch, 0).item()
+    assert masked > plain  # (1 + w_m M) >= 1 everywhere, > 1 inside the edit
+
+
+def test_lr_schedule_warmup_then_decay(sft_config):
+    s = sft_config("sft.warmup_steps=10", "sft.steps=110", "sft.schedule=cosine").sft
+    f = lr_multiplier(s)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.5) and f(110) == pytest.approx(0.0, abs=1e-9)
+    s.schedule = "linear"
+    assert lr_multiplier(s)(60) == pytest.approx(0.5)
+
+
+def test_resume_continues_exactly(sft_config, tmp_path):
+    straight = run_sft(sft_config("sft.steps=4", f"output_dir={tmp_path / 'a'}", "sft.ema_decay=0.9"))
+    # The interrupted run: same schedule (steps=4), checkpoint at step 2; pretend it died there.
+    run_sft(sft_config("sft.steps=4", f"output_dir={tmp_path / 'c'}", "sft.ema_decay=0.9",
+                       "sft.checkpoint_every=2", "sft.keep_checkpoints=5"))
+    import shutil
+
+    ckpts = tmp_path / "c" / "checkpoints"
+    shutil.rmtree(ckpts / "step_00000004")
+    (ckpts / "latest").write_text("step_00000002")
+    resumed = run_sft(sft_config("sft.steps=4", f"output_dir={tmp_path / 'c'}", "sft.ema_decay=0.9", "resume=true"))
+    a = load_file(str(tmp_path / "a" / "base" / "dit.safetensors"))
+    c = load_file(str(tmp_path / "c" / "base" / "dit.safetensors"))
+    assert a.keys() == c.keys() and all(torch.equal(a[k], c[k]) for k in a)  # EMA weights, bit for bit
+    assert resumed.final_loss == pytest.approx(straight.final_loss, abs=0, rel=0)
+    rows = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 3, 4]  # the resumed run logged steps 3 and 4 again
+
+
+def test_checkpoints_are_atomic_and_pruned(sft_config, tmp_path):
+    run_sft(sft_config("sft.steps=4", "sft.checkpoint_every=1", "sft.keep_checkpoints=2"))
+    ckpts = tmp_path / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir() if p.is_dir()) == ["step_00000003", "step_00000004"]
+    assert not list(ckpts.glob(".*"))  # no temp directories left behind
+    state = load_train_state(latest_checkpoint(ckpts))
+    assert state.meta.step == 4 and "state" in state.optimizer["optimizer"]
+    (ckpts / "latest").write_text("step_00000099")
+    with pytest.raises(FileNotFoundError, match="step_00000099"):
+        latest_checkpoint(ckpts)
+
+
+def test_bad_manifest_samples_are_skipped_and_counted(sft_config, tmp_path):
+    from viva.data.manifest import write_manifest
+    from viva.data.toyworld import ToyWorld
+
+    world = ToyWorld(seed=3, num_frames=2, height=16, width=16)
+    path = write_manifest([world.sample(i, "recolor") for i in range(6)], tmp_path / "ds")
+    lines = path.read_text().splitlines()
+    broken = json.loads(lines[1])
+    (path.parent / broken["source"]).unlink()  # a missing media file
+    result = run_sft(sft_config("data.source=manifest", f"data.manifest={path}", "sft.image_prob=0.0",
+                                "sft.steps=3"))
+    assert result.skipped_samples == 1 and np.isfinite(result.final_loss)
+
+
+def _allreduce_worker(rank, port, out):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    p = torch.nn.Parameter(torch.zeros(3))
+    q = torch.nn.Parameter(torch.zeros(2))
+    p.grad = torch.full((3,), float(rank + 1))
+    q.grad = None if rank == 0 else torch.ones(2)  # an unused parameter on one rank counts as a zero gradient
+    allreduce_mean_grads([p, q], 2)
+    out[rank] = torch.cat([p.grad, q.grad])
+    dist.destroy_process_group()
+
+
+def test_gradients_are_averaged_across_ranks():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = mp.Manager().dict()
+    # fork: the children reuse this process's imports (spawn re-imports torch: ~10 s on a busy 2-core box)
+    mp.start_processes(_allreduce_worker, args=(port, out), nprocs=2, join=True, start_method="fork")
+    want = torch.tensor([1.5, 1.5, 1.5, 0.5, 0.5])
+    assert torch.equal(out[0], want) and torch.equal(out[1], want)
