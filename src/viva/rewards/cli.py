@@ -1,0 +1,67 @@
+"""`viva rewards`: list the reward models, train or evaluate the toy ones.
+
+Run: ``viva rewards list`` | ``viva rewards train-toy --out src/viva/assets/rewards --seed 0`` |
+``viva rewards eval-toy [--weights DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import List, Optional
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="viva rewards", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="known rewards with where each comes from")
+    t = sub.add_parser("train-toy", help="train the toy CLIP and PickScore from a seed")
+    t.add_argument("--out", required=True, help="folder for toy_clip.safetensors and toy_pickscore.safetensors")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--clip-steps", type=int, default=None)
+    t.add_argument("--pickscore-steps", type=int, default=None)
+    t.add_argument("--num-pairs", type=int, default=None)
+    t.add_argument("--threads", type=int, default=None)
+    e = sub.add_parser("eval-toy", help="held-out metrics of the toy reward models")
+    e.add_argument("--weights", default=None, help="folder with the two safetensors (default: shipped ones)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--num", type=int, default=400)
+    return p
+
+
+def _list() -> int:
+    from viva.rewards.registry import list_rewards
+
+    entries = list_rewards()
+    w_name = max(len(e.name) for e in entries)
+    w_target = max(len(e.target) for e in entries)
+    print(f"{'name'.ljust(w_name)}  {'target'.ljust(w_target)}  source")
+    for e in entries:
+        print(f"{e.name.ljust(w_name)}  {e.target.ljust(w_target)}  {e.source}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from viva.rewards.train_toy import ToyTrainConfig, run
+
+    overrides = {k: getattr(args, k) for k in ("clip_steps", "pickscore_steps", "num_pairs", "threads")
+                 if getattr(args, k) is not None}
+    cfg = dataclasses.replace(ToyTrainConfig(seed=args.seed), **overrides)
+    run(Path(args.out), cfg)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of `viva rewards`."""
+    args = _parser().parse_args(argv)
+    if args.cmd == "list":
+        return _list()
+    if args.cmd == "train-toy":
+        return _train(args)
+    from viva.rewards.toy_eval import evaluate_toy_models
+
+    print(json.dumps(evaluate_toy_models(args.weights, seed=args.seed, num=args.num), indent=2))
+    return 0
