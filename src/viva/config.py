@@ -159,6 +159,10 @@ class ClusterConfig:
 
 
 @dataclass
+    placement_timeout_s: float = 30.0  # wait for placement groups, then ResourceShortfall naming the role
+    runtime_env: Any = field(default_factory=dict)  # job-level Ray runtime_env (embedded: src/ is added to PYTHONPATH)
+    object_store_memory: Optional[int] = None  # embedded cluster's object store bytes (None: Ray's default, 30% RAM)
+    log_to_driver: bool = True  # forward actor stdout/stderr to the driver
 class LoggingConfig:
     """Metrics sinks and artefacts."""
 
