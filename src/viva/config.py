@@ -156,13 +156,13 @@ class ClusterConfig:
     max_consecutive_failures: int = 3  # failed attempts at one group before the run stops
     sync_timeout_s: float = 60.0
     call_timeout_s: float = 600.0
-
-
-@dataclass
     placement_timeout_s: float = 30.0  # wait for placement groups, then ResourceShortfall naming the role
     runtime_env: Any = field(default_factory=dict)  # job-level Ray runtime_env (embedded: src/ is added to PYTHONPATH)
     object_store_memory: Optional[int] = None  # embedded cluster's object store bytes (None: Ray's default, 30% RAM)
     log_to_driver: bool = True  # forward actor stdout/stderr to the driver
+
+
+@dataclass
 class LoggingConfig:
     """Metrics sinks and artefacts."""
 
