@@ -302,6 +302,14 @@ class EvalConfig:
 
 
 @dataclass
+    # What is evaluated: "target" (the manifest's ground truth), "source" (identity baseline) or a folder of
+    # edited videos named <sample id>.mp4 / .png (what `viva edit` writes).
+    edited: str = "target"
+    method_name: str = "viva"  # row label in the Table-1 style report
+    clip_pretrained: Optional[str] = None  # open_clip tag / checkpoint file for a real clip_model
+    num_frames: int = 8  # frames sampled per video for every CLIP/DINO metric (0 = all)
+    max_samples: int = 0  # 0 = the whole manifest
+    judge_max_frames: int = 4  # frames of each video sent to the VLM judge
 class ServeConfig:
     """`viva serve` — Ray Serve application."""
 
