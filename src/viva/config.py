@@ -126,6 +126,9 @@ class DataConfig:
     edit_types: List[str] = field(default_factory=lambda: ["add", "remove", "replace", "recolor", "background"])
     epoch_size: int = 256
     rejects_file: Optional[str] = None  # bad samples are reported here (JSONL) and skipped
+    # Toy-world split the recipe draws from (train | heldout | hybrid); None = the recipe's default
+    # (grpo/sft train on "train", evaluation on "heldout"). A manifest is its own split.
+    split: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.source not in ("toyworld", "manifest"):
@@ -299,9 +302,6 @@ class EvalConfig:
     device: str = "cpu"
     judge_url: Optional[str] = None  # OpenAI-compatible endpoint of a VLM judge (optional)
     judge_model: Optional[str] = None
-
-
-@dataclass
     # What is evaluated: "target" (the manifest's ground truth), "source" (identity baseline) or a folder of
     # edited videos named <sample id>.mp4 / .png (what `viva edit` writes).
     edited: str = "target"
@@ -310,6 +310,9 @@ class EvalConfig:
     num_frames: int = 8  # frames sampled per video for every CLIP/DINO metric (0 = all)
     max_samples: int = 0  # 0 = the whole manifest
     judge_max_frames: int = 4  # frames of each video sent to the VLM judge
+
+
+@dataclass
 class ServeConfig:
     """`viva serve` — Ray Serve application."""
 
@@ -326,6 +329,17 @@ class ServeConfig:
     max_queue: int = 16
     job_dir: str = "runs/serve/jobs"
     num_replicas: int = 1
+    max_batch_size: int = 4  # requests of one LoRA and shape denoised together (@serve.batch)
+    batch_wait_s: float = 0.05  # how long a batch waits to fill
+    max_loras_per_replica: int = 4  # multiplexed adapters kept in host memory per replica (LRU)
+    replica_num_cpus: float = 0.25  # fractional CPUs: Ray on a 2-core laptop must not ask for whole CPUs
+    replica_num_gpus: float = 0.0
+    bucket_area: int = 0  # pixels of the model's bucket; 0 = the preset's training area
+    window: int = 0  # frames per temporal window; 0 = the preset's
+
+    def __post_init__(self) -> None:
+        if self.max_queue < 1 or self.max_batch_size < 1 or self.num_replicas < 1:
+            raise ConfigError("serve: max_queue, max_batch_size and num_replicas must be >= 1")
 
 
 RECIPES = {"grpo": GRPOConfig, "sft": SFTConfig, "eval": EvalConfig, "serve": ServeConfig}

@@ -64,7 +64,7 @@ def _resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _to_tensor(video: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2)  # [F, 3, H, W] uint8
+    return torch.from_numpy(np.require(video, requirements=["C", "W"])).permute(0, 3, 1, 2)  # [F, 3, H, W] uint8
 
 
 def _to_numpy(frames: torch.Tensor) -> np.ndarray:
