@@ -168,8 +168,8 @@ class Learner:
             out = grpo_loss(step.log_prob, old_lp[:, t], adv, cfg.grpo.clip_range, kl=kl, kl_coef=cfg.grpo.kl_coef)
             (out.loss * scale).backward()
             ratio = torch.exp(step.log_prob.detach() - old_lp[:, t])
-            stats.append({"loss": float(out.loss), "policy_loss": float(out.policy_loss),
-                          "kl": float(kl.mean()) if kl is not None else 0.0,
+            stats.append({"loss": float(out.loss.detach()), "policy_loss": float(out.policy_loss),
+                          "kl": float(kl.detach().mean()) if kl is not None else 0.0,
                           "clip_fraction": float(out.clip_fraction), "ratio_min": float(ratio.min()),
                           "ratio_max": float(ratio.max()), "ratio_mean": float(ratio.mean()),
                           "ratio_dev": float((ratio - 1).abs().max())})

@@ -221,8 +221,10 @@ def run(cfg: GRPOConfig, local: bool = False, progress: bool = True) -> Path:
 
     if not cfg.rewards:
         raise ConfigError("grpo: no reward models configured (rewards: [{name: clip_if, weight: 1.0}, ...])")
-    dataset = build_dataset(cfg.data, split="train")
-    eval_dataset = build_dataset(cfg.eval_data, split="heldout") if cfg.eval_data is not None else None
+    dataset = build_dataset(cfg.data, split=cfg.data.split or "train")
+    eval_dataset = None
+    if cfg.eval_data is not None:
+        eval_dataset = build_dataset(cfg.eval_data, split=cfg.eval_data.split or "heldout")
     executor = build_executor(cfg, local)
     algo = EditGRPO(cfg, executor, dataset, eval_dataset)
     try:

@@ -106,7 +106,7 @@ class RayExecutor:
         if self._failures >= self.cfg.cluster.max_consecutive_failures:
             raise RunFailed(f"{actors.role} actor {index} failed {self._failures} times in a row on {what}: "
                             f"{type(err).__name__}: {err}") from err
-        actors.wait_ready(timeout=self.cfg.cluster.call_timeout_s, index=index)
+        actors.wait_ready(timeout=self.cfg.cluster.call_timeout_s, indices=[index])
         if actors is self.rollouts and self._update_ref is not None:
             # A restarted actor rebuilt the base model: pull the current adapter before regenerating.
             actors.get([actors.call(index, "load_adapter", self._update_ref)], timeout=self.cfg.cluster.sync_timeout_s)
