@@ -100,6 +100,7 @@ def test_restart_budget_exhausted_raises_actor_failed(cluster):
         with pytest.raises(ActorFailed) as info:
             group.get(group.call(1, "crash"), timeout=30)
         assert info.value.role == "reward" and info.value.index == 1
+        assert not is_actor_error(info.value)  # nothing to redo the work on: the run must stop
         assert "reward actor 1 failed permanently" in str(info.value)
         with pytest.raises(ActorFailed):
             group.get(group.call(1, "incr"), timeout=30)

@@ -23,8 +23,9 @@ _MAX_TRACKED_CALLS = 4096  # ref -> (actor, method) names kept for error message
 
 
 def is_actor_error(exc: BaseException) -> bool:
-    """True for errors meaning 'the actor process died or is restarting' (not an exception in user code)."""
-    return isinstance(exc, (RayActorError, ActorDiedError, ActorUnavailableError, ActorFailed))
+    """True when the actor process died or is restarting (redo the work); False for user errors and ActorFailed."""
+    # ActorFailed (restart budget spent) is deliberately excluded: nothing is left to redo the work on.
+    return isinstance(exc, (RayActorError, ActorDiedError, ActorUnavailableError))
 
 
 def _node_id(_instance: Any) -> str:
