@@ -9,7 +9,6 @@ Run: ``viva sft --config configs/sft/toy.yaml sft.num_workers=2``
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Dict
 
@@ -17,7 +16,7 @@ import torch
 
 from viva.cluster.local import LocalCluster
 from viva.config import SFTConfig
-from viva.sft.trainer import SFTResult
+from viva.sft.trainer import RESULT_FILE, SFTResult, read_result
 
 
 def _train_loop(loop_config: Dict[str, Any]) -> None:
@@ -30,7 +29,7 @@ def _train_loop(loop_config: Dict[str, Any]) -> None:
     torch.set_num_threads(loop_config["threads"])
     ctx = ray.train.get_context()
     result = run_sft(cfg, rank=ctx.get_world_rank(), world_size=ctx.get_world_size())
-    ray.train.report({k: v for k, v in dataclasses.asdict(result).items() if v is not None})
+    ray.train.report({"final_loss": result.final_loss, "samples_per_s": result.samples_per_s})
 
 
 def run_sft_ray(cfg: SFTConfig) -> SFTResult:
@@ -53,12 +52,6 @@ def run_sft_ray(cfg: SFTConfig) -> SFTResult:
             run_config=RunConfig(name="sft", storage_path=str((Path(cfg.output_dir) / "ray").resolve())),
         )
         result = trainer.fit()
-    m = result.metrics or {}
-    return SFTResult(
-        output_dir=str(m.get("output_dir", cfg.output_dir)),
-        base_checkpoint=m.get("base_checkpoint"),
-        steps=int(m.get("steps", cfg.sft.steps)),
-        final_loss=float(m.get("final_loss", float("nan"))),
-        skipped_samples=int(m.get("skipped_samples", 0)),
-        samples_per_s=float(m.get("samples_per_s", float("nan"))),
-    )
+    if result.error is not None:
+        raise RuntimeError(f"SFT on Ray Train failed: {result.error}") from result.error
+    return read_result(Path(cfg.output_dir) / RESULT_FILE)  # rank 0 wrote it

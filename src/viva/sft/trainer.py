@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import json
 import logging
 import math
+import os
 import types
 import time
 from dataclasses import dataclass
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 # Parameter-name prefixes (inside EditDiT) trained by sft.trainable=projector_refiner: the eq. 2 projector
 # (x_embedder over noisy ⊕ source), the token refiner (context_embedder), the pooled-text projection and the
 # timestep/text embedding that feeds every block's modulation.
+RESULT_FILE = "result.json"
 PROJECTOR_REFINER = ("transformer.x_embedder.", "transformer.context_embedder.", "pooled_proj.",
                      "transformer.time_text_embed.")
 
@@ -53,6 +57,18 @@ class SFTResult:
     final_loss: float  # mean loss over the last logging interval
     skipped_samples: int
     samples_per_s: float  # this rank's training throughput, first step excluded
+
+
+def write_result(result: SFTResult, path: Path) -> None:
+    """Write the run's :class:`SFTResult` as JSON atomically (the Ray driver reads rank 0's from here)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(result)))
+    os.replace(tmp, path)
+
+
+def read_result(path: Path) -> SFTResult:
+    """Read a result written by :func:`write_result`."""
+    return SFTResult(**json.loads(Path(path).read_text()))
 
 
 def select_trainable(dit: nn.Module, mode: str) -> Dict[str, nn.Parameter]:
@@ -121,13 +137,15 @@ class SFTTrainer:
         self.start_step = 0
 
     # 1. Setup ------------------------------------------------------------------------------------------------
-    def setup(self) -> None:
-        """Build the editor, pick trainable weights, optimizer, schedule, EMA, data; resume if asked."""
+    def setup(self, editor: Optional[nn.Module] = None) -> None:
+        """Build the editor (or take a prebuilt one), trainable weights, optimizer, schedule, EMA, data; resume."""
         from viva.models.presets import build_editor
 
         cfg, s = self.cfg, self.cfg.sft
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (then broadcast to be sure)
-        self.editor = build_editor(cfg.model, cfg.lora if s.trainable == "lora" else None).to(self.device)
+        if editor is None:
+            editor = build_editor(cfg.model, cfg.lora if s.trainable == "lora" else None)
+        self.editor = editor.to(self.device)
         self.editor.vlm.requires_grad_(False)
         self.params = select_trainable(self.editor.dit, s.trainable)
         if s.gradient_checkpointing:
@@ -236,8 +254,11 @@ class SFTTrainer:
                 self.write_samples(done)
         elapsed = time.perf_counter() - t_first if t_first else 0.0
         base = self.save_checkpoint(s.steps, final_loss, final=True) if self.start_step < s.steps else None
-        return SFTResult(str(self.out), base, s.steps, final_loss, self.sampler.skipped.count,
-                         seen / elapsed if elapsed > 0 else float("nan"))
+        result = SFTResult(str(self.out), base, s.steps, final_loss, self.sampler.skipped.count,
+                           seen / elapsed if elapsed > 0 else float("nan"))
+        if self.rank == 0:
+            write_result(result, self.out / RESULT_FILE)
+        return result
 
     def _log(self, done: int, window: list, seen: int, t_first: Optional[float]) -> float:
         loss = float(np.mean([r["loss"] for r in window]))
