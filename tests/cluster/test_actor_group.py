@@ -20,11 +20,11 @@ from viva.cluster import (
 )
 from viva.config import ClusterConfig
 
-from _workers import Counter
+from _cluster_workers import Counter
 
 pytestmark = pytest.mark.integration
 
-HERE = str(Path(__file__).resolve().parent)  # workers import _workers from here
+HERE = str(Path(__file__).resolve().parent)  # workers import _cluster_workers from here
 
 
 def _cfg(**kwargs) -> ClusterConfig:

@@ -14,7 +14,7 @@ from ray.cluster_utils import Cluster
 from viva.cluster import ActorGroup, LocalCluster, ResourceShortfall, RoleResources, is_actor_error, plan_placement
 from viva.config import ClusterConfig
 
-from _workers import Counter
+from _cluster_workers import Counter
 
 pytestmark = pytest.mark.integration
 
