@@ -64,6 +64,8 @@ def decode_video(data: bytes, max_duration_s: float, field: str = "video") -> De
                 frames.append(frame.to_ndarray(format="rgb24"))  # [H, W, 3]
                 if len(frames) > max_frames:
                     raise MediaError(413, f"{field}: longer than the {max_duration_s:g} s limit")
+        except MediaError:
+            raise
         except (av.FFmpegError, ValueError) as e:
             raise MediaError(422, f"{field}: corrupt video after {len(frames)} frames: {e}") from e
     if not frames:
