@@ -163,6 +163,9 @@ class ClusterConfig:
     runtime_env: Any = field(default_factory=dict)  # job-level Ray runtime_env (embedded: src/ is added to PYTHONPATH)
     object_store_memory: Optional[int] = None  # embedded cluster's object store bytes (None: Ray's default, 30% RAM)
     log_to_driver: bool = True  # forward actor stdout/stderr to the driver
+    # torch intra-op threads in each rollout / learner process (None: torch's default; Ray gives fractional-CPU
+    # actors 1). CPU matmul results depend on the thread count, so bit-identical runs need the same value.
+    torch_threads: Optional[int] = None
 
 
 @dataclass

@@ -68,3 +68,11 @@ def test_same_seed_same_group_and_window(tmp_path):
     assert a.sde_steps.sum() == 2 and np.all(a.log_probs[:, ~a.sde_steps] == 0)
     c = worker.sample_group(GroupRequest(step=0, group_index=0, prompt=prompt, group_size=2, seed=8))
     assert not np.array_equal(a.edited_videos, c.edited_videos) or not np.array_equal(a.latents, c.latents)
+
+
+def test_unavailable_backend_is_a_clear_error(tmp_path):
+    from viva.inference.backends import BackendUnavailable
+
+    cfg = tiny_grpo_config(tmp_path, "model.backend=tensorrt")
+    with pytest.raises(BackendUnavailable, match="tensorrt"):
+        RolloutWorker(cfg)

@@ -45,3 +45,23 @@ def test_resume_equals_uninterrupted(tmp_path):
     for ra, rb in zip(a, b):
         for k in ra:
             assert ra[k] == pytest.approx(rb[k], abs=1e-6), (k, ra, rb)
+
+
+def test_bad_manifest_samples_are_rejected_and_run_continues(tmp_path):
+    from viva.data.manifest import write_manifest
+    from viva.data.toyworld import ToyWorld
+
+    world = ToyWorld(seed=3)
+    manifest = write_manifest([world.sample(i, "recolor") for i in range(6)], tmp_path / "data")
+    lines = [json.loads(x) for x in manifest.read_text().splitlines()]
+    (manifest.parent / lines[0]["source"]).write_bytes(b"not an mp4")  # corrupt video
+    (manifest.parent / lines[1]["source"]).unlink()  # missing file
+    lines[2]["instruction"] = "  "  # empty instruction
+    manifest.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    bad = {lines[i]["id"] for i in range(3)}
+    cfg = tiny_grpo_config(tmp_path, "data.source=manifest", f"data.manifest={manifest}", "grpo.steps=1",
+                           "grpo.prompts_per_step=3", "grpo.group_size=2", "grpo.minibatch_size=2")
+    run_dir = run(cfg, local=True, progress=False)
+    rejects = [json.loads(x) for x in (run_dir / "rejects.jsonl").read_text().splitlines()]
+    assert {r["sample_id"] for r in rejects} == bad  # seed 0 meets all 3 bad ones before the 3rd good one; each is named
+    assert _rows(run_dir)[0]["rejects"] == 3

@@ -47,6 +47,8 @@ class Learner:
         from viva.models.presets import build_editor
         from viva.samplers import sigma_schedule
 
+        if cfg.cluster.torch_threads:
+            torch.set_num_threads(cfg.cluster.torch_threads)
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.editor = build_editor(cfg.model, cfg.lora)

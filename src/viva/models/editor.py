@@ -17,7 +17,7 @@ def _to_pixels(videos: np.ndarray, device: torch.device, dtype: torch.dtype) -> 
     if not isinstance(videos, np.ndarray) or videos.dtype != np.uint8 or videos.ndim != 5 or videos.shape[-1] != 3:
         desc = f"{getattr(videos, 'dtype', type(videos))} {getattr(videos, 'shape', '')}"
         raise ValueError(f"VideoEditor: videos must be uint8 [B, F, H, W, 3], got {desc}")
-    x = torch.from_numpy(np.ascontiguousarray(videos)).to(device)  # [B, F, H, W, 3]
+    x = torch.from_numpy(np.array(videos, copy=True)).to(device)  # [B, F, H, W, 3]; copy: Ray arrays are read-only
     return (x.permute(0, 4, 1, 2, 3).to(dtype) / 127.5 - 1.0)  # [B, 3, F, H, W] in [-1, 1]
 
 

@@ -212,4 +212,5 @@ class RayExecutor:
                 g.shutdown()
             except Exception:  # noqa: BLE001 - best effort at teardown
                 pass
+        self.placement.remove()
         self.cluster.__exit__(None, None, None)

@@ -37,10 +37,17 @@ class RolloutWorker:
         from viva.models.presets import build_editor
         from viva.samplers import sigma_schedule
 
+        if cfg.cluster.torch_threads:
+            torch.set_num_threads(cfg.cluster.torch_threads)
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.actor_index = actor_index
         self.editor = build_editor(cfg.model, cfg.lora).eval()
+        if cfg.model.backend != "eager":
+            from viva.inference.backends import apply_backend
+
+            # In place: LoRA weights keep their names, so `load_adapter` still swaps values after compiling.
+            apply_backend(self.editor.dit, cfg.model.backend, cfg.model.allow_backend_fallback)
         self.sigmas = sigma_schedule(cfg.sampler.num_steps, cfg.sampler.shift)  # [T+1]
         self.policy_version = 0
         self.checksum = ""
