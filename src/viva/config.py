@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -258,6 +258,9 @@ class SFTSection:
     keep_checkpoints: int = 2  # resumable checkpoints kept under <output_dir>/checkpoints
     log_every: int = 10
     num_sample_edits: int = 4  # prompts in the sample_every mp4 grid
+    # Transformer-config overrides for a DiT trained from scratch (no base_checkpoint / dit_pretrained), e.g.
+    # {num_attention_heads: 4}. The base checkpoint's config.json records the result, so grpo/edit load it as is.
+    dit_overrides: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         choices = {"schedule": ("constant", "cosine", "linear"),

@@ -87,10 +87,12 @@ def write_sample_grid(editor, cfg: SFTConfig, path: Path) -> Path:
 
 def _editor_for(cfg: SFTConfig, checkpoint: Optional[str]):
     from viva.models.presets import build_editor
+    from viva.sft.trainer import build_sft_editor
 
-    torch.manual_seed(cfg.seed)  # the untrained preset: the same random init SFT starts from
-    model = dataclasses.replace(cfg.model, base_checkpoint=None if checkpoint in (None, "none") else checkpoint)
-    return build_editor(model)
+    if checkpoint in (None, "none"):
+        torch.manual_seed(cfg.seed)  # the untrained model: the same random init SFT starts from
+        return build_sft_editor(cfg)
+    return build_editor(dataclasses.replace(cfg.model, base_checkpoint=checkpoint))
 
 
 def main(argv: List[str]) -> int:

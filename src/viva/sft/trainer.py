@@ -127,6 +127,30 @@ def allreduce_mean_grads(params: List[nn.Parameter], world_size: int) -> None:
         offset += n
 
 
+def build_sft_editor(cfg: SFTConfig) -> nn.Module:
+    """The editor SFT starts from: ``build_editor`` (+ LoRA), or a from-scratch DiT patched by ``sft.dit_overrides``."""
+    from viva.models.dit import EditDiT
+    from viva.models.lora import add_lora
+    from viva.models.presets import build_editor, dit_config, torch_dtype
+
+    m, s = cfg.model, cfg.sft
+    lora = cfg.lora if s.trainable == "lora" else None
+    if not s.dit_overrides:
+        return build_editor(m, lora)
+    if m.base_checkpoint or m.dit_pretrained:
+        raise ValueError("sft.dit_overrides applies to a DiT trained from scratch; unset model.base_checkpoint "
+                         "and model.dit_pretrained, or drop the overrides")
+    editor = build_editor(m)
+    base = dit_config(m.preset, editor.codec.latent_channels, editor.vlm.hidden_size)
+    unknown = sorted(set(s.dit_overrides) - set(base))
+    if unknown:
+        raise ValueError(f"sft.dit_overrides: unknown transformer config keys {unknown}; known: {sorted(base)}")
+    editor.dit = EditDiT.from_config({**base, **s.dit_overrides}, m.embedded_guidance).to(m.device, torch_dtype(m.dtype))
+    if lora is not None:
+        add_lora(editor.dit, lora)
+    return editor
+
+
 class SFTTrainer:
     """One data-parallel rank of the SFT recipe: ``setup()``, ``train()``, ``cleanup()``."""
 
@@ -139,13 +163,9 @@ class SFTTrainer:
     # 1. Setup ------------------------------------------------------------------------------------------------
     def setup(self, editor: Optional[nn.Module] = None) -> None:
         """Build the editor (or take a prebuilt one), trainable weights, optimizer, schedule, EMA, data; resume."""
-        from viva.models.presets import build_editor
-
         cfg, s = self.cfg, self.cfg.sft
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (then broadcast to be sure)
-        if editor is None:
-            editor = build_editor(cfg.model, cfg.lora if s.trainable == "lora" else None)
-        self.editor = editor.to(self.device)
+        self.editor = (editor if editor is not None else build_sft_editor(cfg)).to(self.device)
         self.editor.vlm.requires_grad_(False)
         self.params = select_trainable(self.editor.dit, s.trainable)
         if s.gradient_checkpointing:
