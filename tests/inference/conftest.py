@@ -84,9 +84,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory, base_ckpt: Path, lora_dir: Path, vlm_name: str):
-    """`viva serve` on 127.0.0.1 (Ray Serve, a fresh local Ray cluster), torn down after the session."""
+    """`viva serve` on 127.0.0.1 (Ray Serve, a fresh local Ray cluster), torn down after each test module.
+
+    Module scope: a later module (e.g. the Ray driver tests) must find no Ray left running by this one.
+    """
     import httpx
     import ray
     from ray import serve
