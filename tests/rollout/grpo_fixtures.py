@@ -10,8 +10,8 @@ from viva.rewards.base import RewardBatch, RewardOutput
 
 def tiny_grpo_config(tmp_path, *overrides: str):
     """A few-step toy GRPO config writing under tmp_path (no wandb, no progress bar)."""
-    base = [f"output_dir={tmp_path}/run", "model.base_checkpoint=null", "sampler.num_steps=4", "sampler.shift=3.0", "lora.rank=4",
-            "lora.alpha=8", "grpo.steps=2", "grpo.prompts_per_step=2", "grpo.group_size=3", "grpo.minibatch_size=3",
+    base = [f"output_dir={tmp_path}/run", "model.base_checkpoint=null", "sampler.num_steps=3", "sampler.shift=3.0", "lora.rank=4",
+            "lora.alpha=8", "grpo.steps=2", "grpo.prompts_per_step=2", "grpo.group_size=2", "grpo.minibatch_size=2",
             "grpo.max_staleness=0", "grpo.eval_every=0", "grpo.checkpoint_every=0", "grpo.timestep_fraction=1.0",
             "grpo.clip_range=1e-4", "logging.sample_every=0", "eval_data=null", "data.split=train",
             "logging.wandb=false", "logging.progress=false",

@@ -33,15 +33,12 @@ def test_local_loop_writes_lora_metrics_and_summary(tmp_path):
 
 
 def test_resume_equals_uninterrupted(tmp_path):
-    full = run(tiny_grpo_config(tmp_path / "a", "grpo.steps=4", "grpo.checkpoint_every=2", "data.epoch_size=4"),
-               local=True, progress=False)
-    part = tiny_grpo_config(tmp_path / "b", "grpo.steps=2", "grpo.checkpoint_every=2", "data.epoch_size=4")
-    run(part, local=True, progress=False)  # 2 steps x 2 prompts = one epoch: resume lands on an epoch boundary
-    resumed = tiny_grpo_config(tmp_path / "b", "grpo.steps=4", "grpo.checkpoint_every=2", "data.epoch_size=4",
-                               "resume=true")
-    run(resumed, local=True, progress=False)
+    common = ("grpo.checkpoint_every=1", "data.epoch_size=2")  # 2 prompts per step: every step is one epoch
+    full = run(tiny_grpo_config(tmp_path / "a", "grpo.steps=2", *common), local=True, progress=False)
+    run(tiny_grpo_config(tmp_path / "b", "grpo.steps=1", *common), local=True, progress=False)
+    run(tiny_grpo_config(tmp_path / "b", "grpo.steps=2", "resume=true", *common), local=True, progress=False)
     a, b = _core(_rows(full)), _core(_rows(tmp_path / "b" / "run"))
-    assert [r["step"] for r in b] == [0, 1, 2, 3]
+    assert [r["step"] for r in b] == [0, 1]  # resumed at the epoch boundary after step 0
     for ra, rb in zip(a, b):
         for k in ra:
             assert ra[k] == pytest.approx(rb[k], abs=1e-6), (k, ra, rb)
