@@ -47,6 +47,18 @@ def test_oracle_per_type_and_sample_grid(sft_config, tmp_path):
     assert frames.shape == (2, 2 * 16, 3 * 16, 3)  # rows: edit types; columns: source | edit | target
 
 
+def test_copy_source_baseline_preserves_everything_and_edits_nothing(sft_config):
+    from viva.data.toyworld import oracle_score
+
+    cfg = sft_config()
+    scores = oracle_per_type(None, cfg, ["add", "remove"], count=3)
+    for t in ("add", "remove"):
+        each = [oracle_score(s.source_video, s) for s in heldout_samples(cfg, t, 3)]
+        assert scores[t] == pytest.approx(np.mean([o.total for o in each]))
+        assert all(o.preserve_accuracy == 1.0 and o.edit_accuracy < 1.0 for o in each)
+    assert 0.0 < scores["mean"] < 1.0
+
+
 def test_recipe_cli_rejects_bad_config(tmp_path, capsys):
     from viva.cli import main
 

@@ -1,7 +1,8 @@
 """Held-out evaluation of an SFT model on the toy world: ODE sampling with CFG, oracle score per edit type.
 
 Run: ``python -m viva.sft.evaluate --config configs/sft/toy.yaml --checkpoint src/viva/assets/toy_base``
-(``--checkpoint none`` scores the untrained preset).
+(``--checkpoint none`` scores the untrained preset, ``--checkpoint copy-source`` the no-edit baseline that returns
+the source video unchanged: perfect preservation, no edit).
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def heldout_samples(cfg: SFTConfig, edit_type: str, count: int) -> List[EditSamp
 
 def oracle_per_type(editor, cfg: SFTConfig, edit_types: Sequence[str], count: int,
                     batch_size: int = 8) -> Dict[str, float]:
-    """Mean oracle total per edit type on ``count`` held-out prompts each, plus their unweighted ``mean``."""
+    """Mean oracle total per edit type on ``count`` held-out prompts each, plus their unweighted ``mean``.
+
+    ``editor=None`` scores the copy-source baseline (the edit is the unchanged source video).
+    """
     from viva.data.toyworld import oracle_score
 
     out: Dict[str, float] = {}
@@ -63,7 +67,10 @@ def oracle_per_type(editor, cfg: SFTConfig, edit_types: Sequence[str], count: in
         scores = []
         for i in range(0, count, batch_size):
             chunk = samples[i:i + batch_size]
-            edited = sample_edits(editor, chunk, cfg.sampler, seed=cfg.seed + i)
+            if editor is None:
+                edited = np.stack([s.source_video for s in chunk])
+            else:
+                edited = sample_edits(editor, chunk, cfg.sampler, seed=cfg.seed + i)
             scores += [oracle_score(v, s).total for v, s in zip(edited, chunk)]
         out[t] = float(np.mean(scores))
     out["mean"] = float(np.mean([out[t] for t in edit_types]))
@@ -89,6 +96,8 @@ def _editor_for(cfg: SFTConfig, checkpoint: Optional[str]):
     from viva.models.presets import build_editor
     from viva.sft.trainer import build_sft_editor
 
+    if checkpoint == "copy-source":
+        return None
     if checkpoint in (None, "none"):
         torch.manual_seed(cfg.seed)  # the untrained model: the same random init SFT starts from
         return build_sft_editor(cfg)
@@ -99,7 +108,8 @@ def main(argv: List[str]) -> int:
     """Print a JSON row of oracle scores per edit type for one checkpoint."""
     p = argparse.ArgumentParser(prog="python -m viva.sft.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True)
-    p.add_argument("--checkpoint", default="none", help="base checkpoint dir, or 'none' for the untrained preset")
+    p.add_argument("--checkpoint", default="none",
+                   help="base checkpoint dir, 'none' for the untrained preset, or 'copy-source' for the no-edit baseline")
     p.add_argument("--per-type", type=int, default=32)
     p.add_argument("--types", default=",".join(VIDEO_EDIT_TYPES + ("hybrid",)))
     p.add_argument("--label", default=None)
