@@ -34,5 +34,7 @@ def test_state_round_trip_keeps_update_count() -> None:
     b = EMA({"w": p}, decay=0.99)
     b.load_state_dict(a.state_dict())
     assert b.num_updates == 7 and b.current_decay() == a.current_decay()
+    kept = b.shadow["w"].clone()
     with pytest.raises(KeyError, match="lacks"):
-        b.load_state_dict({"w": p.detach()})
+        b.load_state_dict({"w": torch.zeros(4)})
+    assert torch.equal(b.shadow["w"], kept)  # a rejected state leaves the shadow as it was

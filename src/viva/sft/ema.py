@@ -48,10 +48,10 @@ class EMA:
         missing = sorted(set(self.shadow) - set(state))
         if missing:
             raise KeyError(f"EMA state lacks {missing[:5]} ({len(missing)} names)")
-        for k in self.shadow:
-            self.shadow[k].copy_(state[k])
         if NUM_UPDATES_KEY not in state:
             raise KeyError(f"EMA state lacks {NUM_UPDATES_KEY} (written by an older viva); cannot resume its warmup")
+        for k in self.shadow:
+            self.shadow[k].copy_(state[k])
         self.num_updates = int(state[NUM_UPDATES_KEY])
 
     @contextmanager
