@@ -155,3 +155,42 @@ def test_render_is_frame_consistent() -> None:
     v8 = render(src, 8, 32, 32)
     assert np.array_equal(render(src, 1, 32, 32)[0], v8[0])
     assert not np.array_equal(v8[0], v8[-1])  # objects move
+
+
+@pytest.mark.parametrize("edit_type", ["add", "reference", "hybrid"])
+def test_added_objects_are_fully_stated_by_the_instruction(edit_type: str) -> None:
+    """Version 2: an added object sits, static and of size ADD_SIZE, at the grid cell its instruction names."""
+    from viva.data.toyworld.edits import ADD_POSITIONS, ADD_SIZE
+    from viva.data.toyworld.scene import parse_scene_json
+
+    world = ToyWorld(seed=3)
+    checked = 0
+    for i in range(40):
+        s = world.sample(i, edit_type)
+        src, tgt, _ = parse_scene_json(s.scene_json)
+        added = [o for o in tgt.objects if src.find(o.oid) is None and not any(
+            p.start == o.start and p.velocity == o.velocity for p in src.objects)]  # replace keeps the trajectory
+        if not added:
+            continue
+        (new,) = added
+        named = [w for w in ADD_POSITIONS if w in s.instruction]  # "at the top" is inside "at the top left"
+        assert named, s.instruction
+        assert new.start == ADD_POSITIONS[max(named, key=len)] and new.velocity == (0.0, 0.0) and new.size == ADD_SIZE
+        checked += 1
+    assert checked >= 10
+
+
+def test_scene_json_versions() -> None:
+    """Version-1 scene JSON (no version key) still parses; a newer version is refused, naming it."""
+    import json
+
+    from viva.data.toyworld.scene import TOYWORLD_VERSION, parse_scene_json
+
+    d = json.loads(ToyWorld(seed=0).sample(0, "recolor").scene_json)
+    assert d["version"] == TOYWORLD_VERSION
+    del d["version"]
+    src, tgt, _ = parse_scene_json(json.dumps(d))
+    assert src.objects and tgt.objects
+    d["version"] = TOYWORLD_VERSION + 1
+    with pytest.raises(ValueError, match=f"version {TOYWORLD_VERSION + 1}"):
+        parse_scene_json(json.dumps(d))

@@ -14,15 +14,24 @@ import numpy as np
 from viva.data.toyworld.scene import BACKGROUNDS, PALETTE, SHAPES, Scene, ToyObject
 
 MAX_OBJECTS = 3
+# Added objects (add, reference, and the add half of a hybrid) are fully determined by the instruction: static, of
+# size ADD_SIZE, centred on the named cell of a 3 x 3 grid (toy world version 2; version 1 drew them at random).
+ADD_SIZE = 0.14
+ADD_POSITIONS: Dict[str, tuple[float, float]] = {
+    "at the top left": (0.25, 0.25), "at the top": (0.5, 0.25), "at the top right": (0.75, 0.25),
+    "on the left": (0.25, 0.5), "in the center": (0.5, 0.5), "on the right": (0.75, 0.5),
+    "at the bottom left": (0.25, 0.75), "at the bottom": (0.5, 0.75), "at the bottom right": (0.75, 0.75),
+}
 SCENE_OPS = ("add", "remove", "replace", "recolor", "background")  # the ops a hybrid edit combines
 
 TEMPLATES: Dict[str, tuple[str, ...]] = {
-    "add": ("add {new}", "put {new} in the scene", "insert {new}"),
+    "add": ("add {new} {where}", "put {new} {where}", "insert {new} {where}"),
     "remove": ("remove the {old}", "delete the {old}", "take out the {old}"),
     "replace": ("replace the {old} with {new}", "swap the {old} for {new}", "turn the {old} into {new}"),
     "recolor": ("make the {old} {color}", "change the color of the {old} to {color}", "paint the {old} {color}"),
     "background": ("change the background to {bg}", "set the scene at {bg}", "make the background {bg}"),
-    "reference": ("add this object", "add the object from the reference image", "insert this object"),
+    "reference": ("add this object {where}", "add the object from the reference image {where}",
+                  "insert this object {where}"),
 }
 
 
@@ -54,6 +63,14 @@ def random_object(rng: np.random.Generator, oid: int, taken: set[str]) -> ToyObj
     return ToyObject(shape, color, size, (float(start[0]), float(start[1])), (float(vel[0]), float(vel[1])), oid)
 
 
+def placed_object(rng: np.random.Generator, oid: int, taken: set[str]) -> tuple[ToyObject, str]:
+    """A new static object (name not in ``taken``) at a named grid position; returns it and the position phrase."""
+    choices = [(s, c) for s in SHAPES for c in PALETTE if f"{c} {s}" not in taken]
+    shape, color = choices[int(rng.integers(len(choices)))]
+    where = list(ADD_POSITIONS)[int(rng.integers(len(ADD_POSITIONS)))]
+    return ToyObject(shape, color, ADD_SIZE, ADD_POSITIONS[where], (0.0, 0.0), oid), where
+
+
 def random_scene(rng: np.random.Generator, min_objects: int = 1, max_objects: int = MAX_OBJECTS) -> Scene:
     """A random background with ``min_objects..max_objects`` objects (ids 0..n-1)."""
     bg = sorted(BACKGROUNDS)[int(rng.integers(len(BACKGROUNDS)))]
@@ -80,11 +97,12 @@ def _next_oid(scene: Scene) -> int:
 
 
 def op_add(scene: Scene, rng: np.random.Generator, frozen: FrozenSet[int]) -> SceneEdit:
-    """Add a new object on top."""
+    """Add a new static object on top, at the grid position the instruction names."""
     if len(scene.objects) >= MAX_OBJECTS:
         raise EditNotApplicable("scene is full")
-    new = random_object(rng, _next_oid(scene), _names(scene))
-    return SceneEdit(replace(scene, objects=scene.objects + (new,)), _template(rng, "add", new=new.a_name))
+    new, where = placed_object(rng, _next_oid(scene), _names(scene))
+    instruction = _template(rng, "add", new=new.a_name, where=where)
+    return SceneEdit(replace(scene, objects=scene.objects + (new,)), instruction)
 
 
 def op_remove(scene: Scene, rng: np.random.Generator, frozen: FrozenSet[int]) -> SceneEdit:

@@ -34,6 +34,9 @@ BACKGROUNDS = {
     "grass": ((70, 120, 40), (35, 80, 25)),
 }
 BACKGROUND_PHRASES = {"day": "a daytime sky", "night": "a night sky", "sunset": "a sunset sky", "grass": "grass"}
+# 1: add / reference put the new object at a random place the instruction did not state; 2: the instruction names
+# its grid position (data/toyworld/edits.py ADD_POSITIONS). Both are readable: a scene pair records its version.
+TOYWORLD_VERSION = 2
 BACKGROUND_ID = -1  # value of the id map where no object is visible
 
 
@@ -87,13 +90,17 @@ class Scene:
 
 def scene_pair_json(source: Scene, target: Scene, style: str | None = None) -> str:
     """Canonical JSON of a (source, target[, style]) pair: what ``EditSample.scene_json`` holds."""
-    d = {"source": source.to_dict(), "target": target.to_dict(), "style": style}
+    d = {"source": source.to_dict(), "target": target.to_dict(), "style": style, "version": TOYWORLD_VERSION}
     return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
 def parse_scene_json(text: str) -> tuple[Scene, Scene, str | None]:
-    """Inverse of ``scene_pair_json``."""
+    """Inverse of ``scene_pair_json``; reads every version up to ``TOYWORLD_VERSION`` (no key = version 1)."""
     d = json.loads(text)
+    version = d.get("version", 1)
+    if not isinstance(version, int) or not 1 <= version <= TOYWORLD_VERSION:
+        raise ValueError(f"scene JSON of toy world version {version!r}; this viva reads versions 1..{TOYWORLD_VERSION}"
+                         " (upgrade viva, or regenerate the data with `viva toyworld`)")
     return Scene.from_dict(d["source"]), Scene.from_dict(d["target"]), d.get("style")
 
 

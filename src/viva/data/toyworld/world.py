@@ -13,7 +13,7 @@ import numpy as np
 
 from viva.data.sample import EDIT_TYPES, EditSample
 from viva.data.toyworld.edits import (
-    MAX_OBJECTS, OPS, SCENE_OPS, TEMPLATES, EditNotApplicable, SceneEdit, op_add, random_scene, touched_ids,
+    ADD_POSITIONS, MAX_OBJECTS, OPS, SCENE_OPS, TEMPLATES, EditNotApplicable, SceneEdit, op_add, random_scene, touched_ids,
 )
 from viva.data.toyworld.oracle import oracle_score
 from viva.data.toyworld.scene import (
@@ -107,8 +107,9 @@ class ToyWorld:
         elif edit_type == "reference":
             source = random_scene(rng, 1, MAX_OBJECTS - 1)
             edit = op_add(source, rng, frozenset())
+            where = next(w for w in ADD_POSITIONS if edit.instruction.endswith(w))
             options = TEMPLATES["reference"]
-            edit = SceneEdit(edit.target, options[int(rng.integers(len(options)))])
+            edit = SceneEdit(edit.target, options[int(rng.integers(len(options)))].format(where=where))
             reference = reference_image(edit.target.objects[-1], self.height, self.width)
         else:
             hi = MAX_OBJECTS - 1 if edit_type == "add" else MAX_OBJECTS
