@@ -9,16 +9,27 @@ Run: ``viva config show --config configs/grpo/toy.yaml grpo.group_size=8``
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
 class ConfigError(ValueError):
     """A config file or override is invalid; the message names the file and the key."""
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise ConfigError naming ``key``, its ``value`` and the ``allowed`` range unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key} must be {allowed}, got {value!r}")
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -44,6 +55,8 @@ class LoRAConfig:
     def __post_init__(self) -> None:
         if self.rank <= 0:
             raise ConfigError(f"lora.rank must be > 0, got {self.rank}")
+        _require(_finite(self.alpha) and self.alpha > 0, "lora.alpha", self.alpha, "a finite number > 0")
+        _require(_finite(self.dropout) and 0 <= self.dropout < 1, "lora.dropout", self.dropout, "in [0, 1)")
 
 
 @dataclass
@@ -65,6 +78,13 @@ class ModelConfig:
     allow_backend_fallback: bool = False  # if the backend is unavailable: error (False) or eager with a warning
     # Embedded guidance fed to a guidance-distilled DiT (HunyuanVideo has guidance_embeds); x1000 like diffusers.
     embedded_guidance: float = 6.0
+
+    def __post_init__(self) -> None:
+        _require(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", self.dtype,
+                 "one of float32 | bfloat16 | float16")
+        _require(self.backend in ("eager", "compile", "tensorrt"), "model.backend", self.backend,
+                 "one of eager | compile | tensorrt")
+        _require(self.vlm_cache_size >= 0, "model.vlm_cache_size", self.vlm_cache_size, ">= 0")
 
 
 @dataclass
@@ -110,6 +130,12 @@ class RewardSpec:
     num_gpus: float = 0.0
     num_cpus: float = 0.25
     runtime_env: Any = field(default_factory=dict)  # Ray runtime_env for this pool (e.g. a vLLM judge's pins)
+
+    def __post_init__(self) -> None:
+        _require(_finite(self.weight), f"rewards[{self.name}].weight", self.weight, "a finite number")
+        _require(self.num_actors >= 1, f"rewards[{self.name}].num_actors", self.num_actors, ">= 1")
+        _require(self.num_cpus >= 0 and self.num_gpus >= 0, f"rewards[{self.name}].num_cpus/num_gpus",
+                 (self.num_cpus, self.num_gpus), ">= 0")
 
 
 @dataclass
@@ -167,6 +193,16 @@ class ClusterConfig:
     # actors 1). CPU matmul results depend on the thread count, so bit-identical runs need the same value.
     torch_threads: Optional[int] = None
 
+    def __post_init__(self) -> None:
+        for key in ("num_rollout_actors", "num_learner_workers", "max_consecutive_failures"):
+            _require(getattr(self, key) >= 1, f"cluster.{key}", getattr(self, key), ">= 1")
+        for key in ("max_restarts", "num_gpus", "rollout_num_gpus", "rollout_num_cpus", "learner_num_gpus",
+                    "learner_num_cpus"):
+            _require(getattr(self, key) >= 0, f"cluster.{key}", getattr(self, key), ">= 0")
+        for key in ("sync_timeout_s", "call_timeout_s", "placement_timeout_s"):
+            v = getattr(self, key)
+            _require(_finite(v) and v > 0, f"cluster.{key}", v, "> 0 seconds")
+
 
 @dataclass
 class LoggingConfig:
@@ -206,6 +242,24 @@ class GRPOSection:
     eval_every: int = 0
     eval_prompts: int = 8
     checkpoint_every: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "prompts_per_step", "inner_epochs", "minibatch_size", "eval_prompts"):
+            _require(getattr(self, key) >= 1, f"grpo.{key}", getattr(self, key), ">= 1")
+        _require(self.group_size >= 2, "grpo.group_size", self.group_size,
+                 ">= 2 (advantages are normalised within a group)")
+        for key in ("max_staleness", "eval_every", "checkpoint_every"):
+            _require(getattr(self, key) >= 0, f"grpo.{key}", getattr(self, key), ">= 0")
+        for key in ("lr", "clip_range", "adv_clip_max", "adv_eps", "max_grad_norm"):
+            v = getattr(self, key)
+            _require(_finite(v) and v > 0, f"grpo.{key}", v, "a finite number > 0")
+        for key in ("weight_decay", "kl_coef"):
+            v = getattr(self, key)
+            _require(_finite(v) and v >= 0, f"grpo.{key}", v, "a finite number >= 0")
+        _require(_finite(self.timestep_fraction) and 0 < self.timestep_fraction <= 1, "grpo.timestep_fraction",
+                 self.timestep_fraction, "in (0, 1]")
+        _require(len(self.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in self.betas), "grpo.betas",
+                 list(self.betas), "two numbers in [0, 1)")
 
 
 @dataclass
@@ -346,6 +400,15 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if self.max_queue < 1 or self.max_batch_size < 1 or self.num_replicas < 1:
             raise ConfigError("serve: max_queue, max_batch_size and num_replicas must be >= 1")
+        _require(1 <= self.port <= 65535, "port", self.port, "in [1, 65535]")
+        for key in ("max_upload_mb", "max_duration_s"):
+            v = getattr(self, key)
+            _require(_finite(v) and v > 0, key, v, "a finite number > 0")
+        _require(_finite(self.batch_wait_s) and self.batch_wait_s >= 0, "batch_wait_s", self.batch_wait_s, ">= 0")
+        for key in ("max_instruction_chars", "max_loras_per_replica"):
+            _require(getattr(self, key) >= 1, key, getattr(self, key), ">= 1")
+        for key in ("replica_num_cpus", "replica_num_gpus", "bucket_area", "window"):
+            _require(getattr(self, key) >= 0, key, getattr(self, key), ">= 0")
 
 
 RECIPES = {"grpo": GRPOConfig, "sft": SFTConfig, "eval": EvalConfig, "serve": ServeConfig}
@@ -369,16 +432,17 @@ def load_config(path: str | Path | None, overrides: List[str] | None = None, rec
             raw = OmegaConf.load(path)
         except Exception as e:  # yaml.YAMLError and friends
             raise ConfigError(f"{source}: not valid YAML: {e}") from e
+        if not isinstance(raw, DictConfig):
+            raise ConfigError(f"{source}: the top level must be a mapping of keys (recipe: ..., grpo: ...), "
+                              f"got a {type(raw).__name__.removesuffix('Config').lower()}")
     recipe = raw.get("recipe", recipe) if path is not None else recipe
     schema = OmegaConf.structured(_schema_for(recipe, source))
     try:
         merged = OmegaConf.merge(schema, raw)
     except OmegaConfBaseException as e:
         raise ConfigError(f"{source}: {_explain(e)}") from e
-    try:
-        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
-    except OmegaConfBaseException as e:
-        raise ConfigError(f"override {overrides}: {_explain(e)}") from e
+    for override in overrides:
+        merged = _apply_override(merged, override)
     try:
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
@@ -387,7 +451,21 @@ def load_config(path: str | Path | None, overrides: List[str] | None = None, rec
         raise ConfigError(f"{source}: {e}") from e
 
 
-def _explain(e: OmegaConfBaseException) -> str:
+def _apply_override(merged: Any, override: str) -> Any:
+    """One ``key=value`` override; a numeric key part indexes a list (``rewards.0.weight=2``)."""
+    key, eq, _ = override.partition("=")
+    if not eq or not key:
+        raise ConfigError(f"override {override!r}: expected key=value")
+    try:
+        if any(part.isdigit() for part in key.split(".")):
+            merged.merge_with_dotlist([override])
+            return merged
+        return OmegaConf.merge(merged, OmegaConf.from_dotlist([override]))
+    except (OmegaConfBaseException, ValueError, TypeError) as e:
+        raise ConfigError(f"override {override!r}: {_explain(e)}") from e
+
+
+def _explain(e: Exception) -> str:
     key = getattr(e, "full_key", None)
     msg = str(e).splitlines()[0]
     return f"key '{key}': {msg}" if key else msg
