@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viva.data.manifest import ManifestDataset, ManifestError, SampleError, write_manifest
+from viva.data.manifest import ManifestDataset, ManifestError, SampleError, read_manifest, write_manifest
 from viva.data.toyworld import ToyWorld, oracle_score
 from viva.data.toyworld.cli import main as toyworld_main
 
@@ -73,17 +73,39 @@ def test_manifest_validation_names_line_and_key(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     rec = json.loads(lines[1])
     del rec["instruction"]
-    path.write_text(lines[0] + "\n" + json.dumps(rec) + "\n")
-    with pytest.raises(ManifestError, match=r"line 2: missing key 'instruction'"):
-        ManifestDataset(path)
-    path.write_text(lines[0] + "\n{oops\n")
-    with pytest.raises(ManifestError, match="line 2: not valid JSON"):
-        ManifestDataset(path)
-    path.write_text(lines[0] + "\n" + lines[0] + "\n")
-    with pytest.raises(ManifestError, match="duplicate id"):
-        ManifestDataset(path)
+    cases = [(json.dumps(rec), r"line 2: missing key 'instruction'"), ("{oops", "line 2: not valid JSON"),
+             (lines[0], "line 2: duplicate id")]
+    for bad_line, message in cases:
+        path.write_text(lines[0] + "\n" + bad_line + "\n")
+        with pytest.raises(ManifestError, match=message):
+            read_manifest(path)  # strict: the first bad line is an error
+        ds = ManifestDataset(path)  # a dataset rejects the line when it is loaded instead
+        with pytest.raises(SampleError, match=message):
+            ds[1]
     with pytest.raises(ManifestError, match="not found"):
         ManifestDataset(tmp_path / "none.jsonl")
+    path.write_text("{oops\n[1, 2]\n")
+    with pytest.raises(ManifestError, match="no usable line.*line 1: not valid JSON"):
+        ManifestDataset(path)
+
+
+def test_corrupt_manifest_line_is_rejected_and_the_stream_continues(tmp_path: Path) -> None:
+    from viva.config import DataConfig
+    from viva.data.dataset import build_dataset
+    from viva.rollout.prompts import PromptStream
+
+    samples = _samples()
+    path = write_manifest(samples, tmp_path)
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1][: len(lines[1]) // 2]  # a line cut in half (e.g. a copy interrupted mid-write)
+    path.write_text("\n".join(lines) + "\n")
+    rejects = tmp_path / "rejects.jsonl"
+    ds = build_dataset(DataConfig(source="manifest", manifest=str(path)))
+    stream = PromptStream(ds, seed=0, rejects_file=str(rejects))
+    got = stream.take(len(samples) - 1)  # every good sample of the epoch, the bad line skipped
+    assert sorted(s.sample_id for s in got) == sorted(s.sample_id for i, s in enumerate(samples) if i != 1)
+    rows = [json.loads(x) for x in rejects.read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["sample_id"] == "line:2" and "not valid JSON" in rows[0]["reason"]
 
 
 def test_cli_writes_a_readable_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -56,6 +56,15 @@ class ManifestEntry:
     scene: Optional[str]  # canonical JSON text
 
 
+@dataclass(frozen=True)
+class BadLine:
+    """A manifest line that does not parse; loading it raises SampleError, so it is rejected like a bad sample."""
+
+    line: int
+    sample_id: str  # the line's id when it has one, else "line:N"
+    reason: str
+
+
 def _atomic_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -142,26 +151,44 @@ def _entry(obj: object, line: int, where: str, root: Path) -> ManifestEntry:
     )
 
 
-def read_manifest(path: str | Path) -> List[ManifestEntry]:
-    """Parse and validate every line of a JSONL manifest (blank lines are skipped)."""
+def read_manifest(path: str | Path, strict: bool = True) -> List[ManifestEntry | BadLine]:
+    """Parse and validate every line of a JSONL manifest (blank lines are skipped).
+
+    ``strict``: a bad line raises ManifestError; otherwise it becomes a ``BadLine`` (rejected when loaded).
+    """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
-    entries, seen = [], set()
-    with path.open(encoding="utf-8") as f:
+    entries: List[ManifestEntry | BadLine] = []
+    seen: set = set()
+    with path.open(encoding="utf-8", errors="replace") as f:
         for n, text in enumerate(f, start=1):
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{path}: line {n}: not valid JSON: {e}") from e
-            entry = _entry(obj, n, str(path), path.parent)
-            if entry.sample_id in seen:
-                raise ManifestError(f"{path}: line {n}: duplicate id {entry.sample_id!r}")
-            seen.add(entry.sample_id)
-            entries.append(entry)
+                entries.append(_parse_line(text, n, path, seen))
+            except ManifestError as e:
+                if strict:
+                    raise
+                entries.append(BadLine(n, getattr(e, "sample_id", None) or f"line:{n}", str(e)))
     return entries
+
+
+def _parse_line(text: str, n: int, path: Path, seen: set) -> ManifestEntry:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{path}: line {n}: not valid JSON: {e}") from e
+    try:
+        entry = _entry(obj, n, str(path), path.parent)
+    except ManifestError as e:
+        if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+            e.sample_id = obj["id"]
+        raise
+    if entry.sample_id in seen:
+        raise ManifestError(f"{path}: line {n}: duplicate id {entry.sample_id!r}")
+    seen.add(entry.sample_id)
+    return entry
 
 
 def _load_frames(path: Path) -> np.ndarray:
@@ -180,8 +207,10 @@ def _load_mask(path: Path) -> np.ndarray:
         raise VideoReadError(f"{path}: cannot read mask: {e}") from e
 
 
-def load_entry(e: ManifestEntry) -> EditSample:
+def load_entry(e: ManifestEntry | BadLine) -> EditSample:
     """Load one entry's media into an EditSample; any problem raises SampleError naming the sample."""
+    if isinstance(e, BadLine):
+        raise SampleError(e.sample_id, e.reason)
     if not e.instruction.strip():
         raise SampleError(e.sample_id, "empty instruction")
     try:
@@ -216,11 +245,19 @@ class RejectsLog:
 
 
 class ManifestDataset:
-    """Sequence of EditSamples over a JSONL manifest; media load lazily in ``__getitem__``."""
+    """Sequence of EditSamples over a JSONL manifest; media load lazily in ``__getitem__``.
+
+    A malformed line does not stop the run: loading it raises SampleError, so it is rejected like a bad sample.
+    A manifest without any well-formed line is a ManifestError.
+    """
 
     def __init__(self, path: str | Path, rejects_file: str | Path | None = None) -> None:
         self.path = Path(path)
-        self.entries = read_manifest(self.path)
+        self.entries = read_manifest(self.path, strict=False)
+        bad = [e for e in self.entries if isinstance(e, BadLine)]
+        if len(bad) == len(self.entries):
+            first = f"; line {bad[0].line}: {bad[0].reason}" if bad else ""
+            raise ManifestError(f"{self.path}: no usable line in the manifest{first}")
         self.rejects = RejectsLog(rejects_file)
 
     def __len__(self) -> int:
