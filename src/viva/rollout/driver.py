@@ -49,11 +49,12 @@ class EditGRPO:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
         if self.cfg.resume:
-            ckpt = latest_checkpoint(self.run_dir)
+            ckpt = latest_checkpoint(self.run_dir, recover=True)  # cleans up after a kill -9 mid-checkpoint
             if ckpt is not None:
                 state, learner_state = load_checkpoint(ckpt)
                 self.executor.load_learner_state(learner_state)
                 self.step, self.prompts.cursor = state.step, state.cursor
+            self.log.rewind(self.step)  # rows past the restored step are logged again
 
     # -- train ----------------------------------------------------------------------------------------------------
     def _requests(self, step: int) -> List[GroupRequest]:

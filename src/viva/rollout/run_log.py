@@ -26,10 +26,33 @@ class RunLog:
         self.history: List[Dict[str, Any]] = self._read_history() if resume else []
         self._wandb = self._init_wandb(config_dict) if cfg.wandb and cfg.wandb_mode != "disabled" else None
 
+    def rewind(self, step: int) -> None:
+        """Drop the rows logged after the checkpoint of ``step`` (a resumed run logs them again), atomically.
+
+        Kept: training rows of steps < ``step`` and evaluations up to ``step`` (the evaluation at a checkpoint runs
+        after it is saved; only a fresh start, ``step`` 0, evaluates step 0 again).
+        """
+        def kept(row: Dict[str, Any]) -> bool:
+            s = row.get("step", -1)
+            return s < step or (row.get("kind") == "eval" and s == step and step > 0)
+
+        self.history = [h for h in self.history if kept(h)]
+        if not self.metrics_path.exists():
+            return
+        tmp = self.metrics_path.with_name(f".{self.metrics_path.name}.tmp")
+        tmp.write_text("".join(json.dumps(h) + "\n" for h in self.history))
+        os.replace(tmp, self.metrics_path)
+
     def _read_history(self) -> List[Dict[str, Any]]:
         if not self.metrics_path.exists():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        rows = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass  # a row cut short by a kill -9 while it was appended
+        return rows
 
     def _init_wandb(self, config_dict: dict):
         import wandb

@@ -1,4 +1,9 @@
-"""Edit-GRPO checkpoints: LoRA, optimizer, RNG states, data cursor, policy_version and step, written atomically."""
+"""Edit-GRPO checkpoints: LoRA, optimizer, RNG states, data cursor, policy_version and step, written atomically.
+
+A kill -9 at any point of ``save_checkpoint`` leaves the previous checkpoint (or the new one) whole:
+``latest_checkpoint(run_dir, recover=True)`` removes half-written temp dirs and restores a checkpoint that was being
+replaced.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,11 @@ def _restore_rng(rng: dict) -> None:
 
 
 def save_checkpoint(run_dir: Path, state: RunState, learner_state: dict) -> Path:
-    """Write ``run_dir/checkpoints/step_N`` via a temp dir + rename, then point ``latest`` at it atomically."""
+    """Write ``run_dir/checkpoints/step_N`` via a temp dir + rename, then point ``latest`` at it atomically.
+
+    A checkpoint of the same step is renamed aside (``.old_step_N``) rather than deleted until the new one is in
+    place, so no instant exists without a whole copy of it on disk.
+    """
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{state.step:06d}"
@@ -48,27 +57,56 @@ def save_checkpoint(run_dir: Path, state: RunState, learner_state: dict) -> Path
         save_file({k: v.contiguous() for k, v in learner_state["lora"].items()}, str(tmp / "lora.safetensors"))
         torch.save({"optimizer": learner_state["optimizer"], "rng": _rng_state()}, tmp / "trainer_state.pt")
         (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    old = root / f".old_{final.name}"
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)  # a stale copy from an earlier crash; `final` is whole
+        os.replace(final, old)
+    os.replace(tmp, final)
     link_tmp = root / ".latest.tmp"
     link_tmp.write_text(final.name)
     os.replace(link_tmp, root / "latest")
+    shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def latest_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The checkpoint ``latest`` names, or None."""
-    pointer = Path(run_dir) / "checkpoints" / "latest"
-    if not pointer.is_file():
-        return None
-    path = pointer.parent / pointer.read_text().strip()
-    if not (path / "state.json").is_file():
-        raise FileNotFoundError(f"{pointer} names {path}, which is not a complete checkpoint")
-    return path
+def recover_checkpoints(run_dir: Path) -> None:
+    """Undo what a killed ``save_checkpoint`` left: temp dirs go, a checkpoint renamed aside comes back."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return
+    for path in root.iterdir():
+        if path.name.startswith(".old_step_"):
+            final = root / path.name[len(".old_"):]
+            if final.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.replace(path, final)  # killed between moving the old copy aside and moving the new one in
+        elif path.name.startswith(".tmp_"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name == ".latest.tmp":
+            path.unlink(missing_ok=True)
+
+
+def latest_checkpoint(run_dir: Path, recover: bool = False) -> Optional[Path]:
+    """The checkpoint ``latest`` names (or the newest complete one if it names none), or None.
+
+    ``recover``: first clean up after a killed save (``recover_checkpoints``); do it when resuming.
+    """
+    root = Path(run_dir) / "checkpoints"
+    if recover:
+        recover_checkpoints(run_dir)
+    pointer = root / "latest"
+    if pointer.is_file():
+        path = root / pointer.read_text().strip()
+        if (path / "state.json").is_file():
+            return path
+        if not recover:
+            raise FileNotFoundError(f"{pointer} names {path}, which is not a complete checkpoint")
+    complete = sorted(p for p in root.glob("step_*") if (p / "state.json").is_file()) if root.is_dir() else []
+    return complete[-1] if complete else None
 
 
 def load_checkpoint(path: Path) -> tuple[RunState, dict]:
