@@ -62,3 +62,42 @@ def test_bad_manifest_samples_are_rejected_and_run_continues(tmp_path):
     rejects = [json.loads(x) for x in (run_dir / "rejects.jsonl").read_text().splitlines()]
     assert {r["sample_id"] for r in rejects} == bad  # seed 0 meets all 3 bad ones before the 3rd good one; each is named
     assert _rows(run_dir)[0]["rejects"] == 3
+
+
+def test_eval_rows_terms_and_summary_json(tmp_path):
+    cfg = tiny_grpo_config(tmp_path, "grpo.eval_every=2", "grpo.eval_prompts=2",
+                           "eval_data={source: toyworld, seed: 5, split: hybrid}")
+    run_dir = run(cfg, local=True, progress=False)
+    name = cfg.rewards[0].name
+    train, evals = _rows(run_dir), _rows(run_dir, "eval")
+    assert all(r["oracle/mean"] is not None and f"reward/{name}/mean" in r for r in train)
+    assert all(f"eval/reward/{name}" in r and r["eval/oracle_mean"] is not None for r in evals)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    first, last = summary["eval"]["first"], summary["eval"]["last"]
+    assert (first["step"], last["step"]) == (0, 2)
+    assert first["reward"][name] == evals[0][f"eval/reward/{name}"]
+    assert summary["eval"]["delta"]["oracle_mean"] == pytest.approx(last["oracle_mean"] - first["oracle_mean"])
+    assert summary["reward_hacking"]["has_oracle"] and isinstance(summary["reward_hacking"]["flagged"], bool)
+    assert not list(run_dir.glob(".*.tmp"))  # written atomically
+    assert "reward hacking" in (run_dir / "summary.md").read_text().lower()
+
+
+def test_rising_reward_falling_oracle_warns_and_is_in_both_summaries(tmp_path, capsys):
+    from viva.rollout.driver import EditGRPO
+
+    algo = EditGRPO(tiny_grpo_config(tmp_path), executor=None, dataset=[None] * 4)
+    for s in range(8):
+        algo.log.log(s, {"kind": "train", "reward/weighted/mean": 0.1 + 0.02 * s + 0.001 * (-1) ** s,
+                         "oracle/mean": 0.4 - 0.01 * s + 0.001 * (-1) ** s})
+        algo.check_hacking()
+    assert algo.hacking_flags and "WARNING: REWARD HACKING" in capsys.readouterr().err
+    assert any("REWARD HACKING" in line for line in algo._summary(tmp_path / "lora"))
+    verdict = algo._summary_json(tmp_path / "lora")["reward_hacking"]
+    assert verdict["flagged"] is True and verdict["checks"][0]["oracle_change"] == pytest.approx(-0.01, abs=1e-3)
+
+    honest = EditGRPO(tiny_grpo_config(tmp_path / "b"), executor=None, dataset=[None] * 4)
+    for s in range(8):
+        honest.log.log(s, {"kind": "train", "reward/weighted/mean": 0.1 + 0.02 * s, "oracle/mean": 0.4 + 0.01 * s})
+        honest.check_hacking()
+    assert not honest.hacking_flags and "WARNING" not in capsys.readouterr().err
+    assert honest._summary_json(tmp_path / "lora")["reward_hacking"]["flagged"] is False

@@ -19,6 +19,7 @@ from viva.config import ConfigError, GRPOConfig, load_config, to_dict, to_yaml
 from viva.learner.advantages import group_advantages
 from viva.rollout.group import GroupRequest, RolloutGroup, ScoredGroup
 from viva.rollout.prompts import PromptStream
+from viva.rollout.reward_hacking import HackingRule, detect, train_window_check
 from viva.rollout.run_log import RunLog
 from viva.rollout.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
 
@@ -42,6 +43,8 @@ class EditGRPO:
         self.staleness: collections.Counter = collections.Counter()
         self.log = RunLog(self.run_dir, cfg.logging, to_dict(cfg), resume=cfg.resume)
         self.eval_rows: list[dict] = []
+        self.hacking_rule = HackingRule()
+        self.hacking_flags: list = []  # every train window flagged during the run (HackingCheck)
 
     # -- setup ----------------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -140,10 +143,18 @@ class EditGRPO:
                "samples_per_s": n / max(1e-9, sum(times) + sync.seconds), "rejects": len(self.prompts.rejects),
                **{f"busy/{k}": v for k, v in self.executor.busy_seconds().items()}}
         self.log.log(step, row)
+        self.check_hacking()
         every = self.cfg.logging.sample_every
         if every and step % every == 0:
             grp = groups[0]
             self.log.write_sample(step, grp.request.prompt.source_video, grp.edited_videos[0])
+
+    def check_hacking(self) -> None:
+        """Warn (run log, stderr) when the last train window's reward rises while its oracle falls."""
+        check = train_window_check(self.log.history, self.hacking_rule)  # None without an oracle
+        if check is not None and check.flagged:
+            self.hacking_flags.append(check)
+            self.log.warn(check.message())
 
     # -- evaluation -----------------------------------------------------------------------------------------------
     def evaluate(self, step: int) -> dict:
@@ -157,9 +168,11 @@ class EditGRPO:
         per_model = self.executor.score(groups)
         from viva.rewards.worker import combine
 
-        totals = [combine(self.cfg.rewards, [per_model[m][i] for m in range(len(self.cfg.rewards))])[0]
-                  for i in range(len(groups))]
-        row = {"kind": "eval", "eval/reward_mean": float(np.mean(np.concatenate(totals)))}
+        combined = [combine(self.cfg.rewards, [per_model[m][i] for m in range(len(self.cfg.rewards))])
+                    for i in range(len(groups))]
+        row = {"kind": "eval", "eval/reward_mean": float(np.mean(np.concatenate([t for t, _ in combined])))}
+        for spec in self.cfg.rewards:  # each term beside the weighted sum, so a hacked term shows
+            row[f"eval/reward/{spec.name}"] = float(np.mean(np.concatenate([p[spec.name] for _, p in combined])))
         oracles = [o for o in (_oracle(g) for g in groups) if o is not None]
         if oracles:
             row["eval/oracle_mean"] = float(np.mean(np.concatenate(oracles)))
@@ -177,7 +190,9 @@ class EditGRPO:
     def cleanup(self) -> Path:
         """Write the final LoRA (diffusers format), the plot and the summary; release the roles."""
         lora_dir = self.executor.save_lora(str(self.run_dir / "lora"))
-        self.log.finish(self._summary(lora_dir))
+        lines = self._summary(lora_dir)
+        self.log.write_json("summary.json", self._summary_json(lora_dir))
+        self.log.finish(lines)
         self.executor.shutdown()
         return lora_dir
 
@@ -187,13 +202,48 @@ class EditGRPO:
                  f"- LoRA (diffusers format): `{lora_dir}`",
                  f"- staleness histogram: {dict(sorted(self.staleness.items()))}",
                  f"- rejected prompts: {len(self.prompts.rejects)}"]
-        if len(self.eval_rows) >= 2:
-            a, b = self.eval_rows[0], self.eval_rows[-1]
+        evals = [h for h in self.log.history if h.get("kind") == "eval"]  # history: complete after a resume
+        if len(evals) >= 2:
+            a, b = evals[0], evals[-1]
             lines.append(f"- held-out weighted reward: {a['eval/reward_mean']:.4f} (step {a['step']}) → "
                          f"{b['eval/reward_mean']:.4f} (step {b['step']})")
-            if "eval/oracle_mean" in a:
+            if a.get("eval/oracle_mean") is not None:
                 lines.append(f"- held-out oracle score: {a['eval/oracle_mean']:.4f} → {b['eval/oracle_mean']:.4f}")
+            for key in sorted(k for k in a if k.startswith("eval/reward/") and b.get(k) is not None):
+                lines.append(f"- held-out {key[len('eval/reward/'):]}: {a[key]:.4f} → {b[key]:.4f}")
+        lines += [f"- {c.message()}" for c in detect(self.log.history, self.hacking_rule)]
+        if self.hacking_flags:
+            lines.append(f"- flagged train windows during the run: {len(self.hacking_flags)}; first: "
+                         f"{self.hacking_flags[0].message()}")
         return lines
+
+    def _summary_json(self, lora_dir: Path) -> dict:
+        """summary.json: first/last held-out evaluation, their change, and the reward-hacking verdict."""
+        evals = [h for h in self.log.history if h.get("kind") == "eval"]
+
+        def point(h: dict) -> dict:
+            terms = {k[len("eval/reward/"):]: v for k, v in h.items() if k.startswith("eval/reward/")}
+            return {"step": h["step"], "reward_mean": h.get("eval/reward_mean"),
+                    "oracle_mean": h.get("eval/oracle_mean"), "reward": terms}
+
+        out: dict = {"steps": self.step, "lora_dir": str(lora_dir), "eval": None}
+        if evals:
+            first, last = point(evals[0]), point(evals[-1])
+            delta = {k: (last[k] - first[k]) if None not in (first[k], last[k]) else None
+                     for k in ("reward_mean", "oracle_mean")}
+            delta["reward"] = {k: last["reward"][k] - v for k, v in first["reward"].items()
+                               if v is not None and last["reward"].get(k) is not None}
+            out["eval"] = {"first": first, "last": last, "delta": delta, "num_evals": len(evals)}
+        checks = detect(self.log.history, self.hacking_rule)
+        out["reward_hacking"] = {
+            "flagged": any(c.flagged for c in checks) or bool(self.hacking_flags),
+            "checks": [c.as_dict() for c in checks],
+            "flagged_train_windows": [c.as_dict() for c in self.hacking_flags],
+            "rule": dict(self.hacking_rule.__dict__),
+            "has_oracle": any(h.get("oracle/mean") is not None or h.get("eval/oracle_mean") is not None
+                              for h in self.log.history),
+        }
+        return out
 
 
 def _oracle(group: RolloutGroup) -> Optional[np.ndarray]:

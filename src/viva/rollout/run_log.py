@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -24,6 +25,7 @@ class RunLog:
         if not resume and self.metrics_path.exists():
             self.metrics_path.unlink()
         self.history: List[Dict[str, Any]] = self._read_history() if resume else []
+        self.warnings: List[str] = []
         self._wandb = self._init_wandb(config_dict) if cfg.wandb and cfg.wandb_mode != "disabled" else None
 
     def rewind(self, step: int) -> None:
@@ -74,6 +76,19 @@ class RunLog:
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=step)
 
+    def warn(self, message: str) -> None:
+        """Print a warning to stderr now and keep it for the summary."""
+        self.warnings.append(message)
+        print(f"viva grpo: WARNING: {message}", file=sys.stderr, flush=True)
+
+    def write_json(self, name: str, data: Dict[str, Any]) -> Path:
+        """Write ``run_dir/name`` atomically (temp file + os.replace); non-finite floats become null."""
+        out = self.run_dir / name
+        tmp = self.run_dir / f".{name}.tmp"
+        tmp.write_text(json.dumps(_clean_tree(data), indent=2) + "\n")
+        os.replace(tmp, out)
+        return out
+
     def write_sample(self, step: int, source: np.ndarray, edited: np.ndarray, name: str = "sample") -> Path:
         """Side-by-side source | edit mp4 (uint8 [F, H, W, 3] each); logged to wandb as a video file."""
         from viva.data.video_io import write_video
@@ -110,6 +125,7 @@ class RunLog:
         if not train:
             return
         keys = sorted(k for k in train[0] if k.startswith("reward/") and k.endswith("/mean"))
+        keys += [k for k in ("oracle/mean",) if k in train[0]]  # the truth beside the rewards: hacking shows
         fig, ax = plt.subplots(figsize=(7, 4))
         steps = [h["step"] for h in train]
         for k in keys:
@@ -118,12 +134,23 @@ class RunLog:
         if evals:
             ax.plot([h["step"] for h in evals], [h.get("eval/reward_mean") for h in evals], "ko--",
                     label="eval/reward_mean (held-out)")
+            if any(h.get("eval/oracle_mean") is not None for h in evals):
+                ax.plot([h["step"] for h in evals], [h.get("eval/oracle_mean") for h in evals], "rs--",
+                        label="eval/oracle_mean (held-out)")
         ax.set_xlabel("step")
         ax.set_ylabel("reward")
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(self.run_dir / "reward_curve.png", dpi=100)
         plt.close(fig)
+
+
+def _clean_tree(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _clean_tree(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean_tree(x) for x in v]
+    return _clean(v)
 
 
 def _clean(v: Any) -> Any:
