@@ -100,3 +100,30 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="ode"):
         step_log_prob("ode", x, x, x, 0.5, 0.4, 0.7)
     assert sde_window(T, 0, 0) == [True] * T
+
+
+@pytest.mark.parametrize("kind", ["sde", "cps"])
+def test_window_before_the_end_leaves_the_final_steps_deterministic(kind):
+    """Noise only in an early window (Flow-GRPO-Fast / MixGRPO): every later step is the plain ODE step, so the
+    final latents carry no injected noise of their own."""
+    from viva.samplers.ode import ode_step
+
+    fn, x, sigmas = _velocity_fn(), torch.randn(B, *SHAPE), sigma_schedule(T, 3.0)
+    window = sde_window(T, 2, 0)
+    a, b = (denoise(fn, x, sigmas, kind=kind, eta=0.7, sde_steps=window, generator=torch.Generator().manual_seed(s))
+            for s in (1, 2))
+    assert not torch.equal(a.latents[:, 1], b.latents[:, 1])  # the window's noise differs between the seeds
+    for traj in (a, b):
+        assert bool((traj.log_probs[:, 2:] == 0).all()) and traj.sde_steps.tolist() == window
+        for i in range(2, T):
+            x_i = traj.latents[:, i]
+            assert torch.equal(traj.latents[:, i + 1], ode_step(fn(x_i, sigmas[i].expand(B)), x_i, sigmas[i],
+                                                                 sigmas[i + 1]))
+
+
+@pytest.mark.parametrize("kind", ["sde", "cps"])
+def test_noise_zero_reproduces_the_ode_sampler(kind):
+    fn, x, sigmas = _velocity_fn(), torch.randn(B, *SHAPE), sigma_schedule(T, 3.0)
+    ode = denoise(fn, x, sigmas, kind="ode")
+    quiet = denoise(fn, x, sigmas, kind=kind, eta=0.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(ode.latents, quiet.latents) and not bool(quiet.sde_steps.any())

@@ -8,7 +8,7 @@ quantise float frames to uint8 (``round(x * 255)``) before preprocessing, becaus
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, Dict, List, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class RewardBatch:
     source_captions: List[str]  # t_src
     edit_captions: List[str]  # t_edit
     reference_images: Optional[List[Optional[np.ndarray]]] = None  # each [H, W, 3] uint8 or None
+    # The prompt each edit answers (an EditSample, with its target / mask / scene when the world has ground truth):
+    # what ground-truth rewards such as `toy_oracle` score against. None for plain reward batches.
+    prompts: Optional[List[Any]] = None
 
     def __len__(self) -> int:
         return len(self.sample_ids)

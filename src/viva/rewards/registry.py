@@ -19,6 +19,8 @@ from viva.rewards.base import RewardModel
 ENTRY_POINT_GROUP = "viva.rewards"
 BUILTIN: Dict[str, str] = {
     "clip_if": "viva.rewards.clip_rewards:ClipIF",
+    "toy_oracle": "viva.rewards.ground_truth:ToyOracle",
+    "edit_brightness": "viva.rewards.ground_truth:EditBrightness",
     "clip_sp": "viva.rewards.clip_rewards:ClipSP",
     "pickscore": "viva.rewards.pickscore:PickScore",
     "viva": "viva.rewards.weighted:WeightedReward",

@@ -30,6 +30,7 @@ def group_batch(group: RolloutGroup) -> RewardBatch:
         source_captions=[p.source_caption] * g,
         edit_captions=[p.edit_caption] * g,
         reference_images=[p.reference_image] * g,
+        prompts=[p] * g,
     )
 
 

@@ -1,0 +1,66 @@
+"""Ground-truth rewards for the GRPO sanity ladder (docs/grpo.md): they read the prompt's exact target, so they
+exist only for worlds with ground truth (the toy world). A learned reward must never be tuned against these.
+
+- ``toy_oracle``: the toy world's oracle total (docs/toyworld.md) of each edit, in [0, 1].
+- ``edit_brightness``: mean brightness in [0, 1] of the edited video inside the prompt's edit mask, a simple
+  reward any working RL loop must be able to raise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from viva.rewards.base import RewardBatch, RewardError, RewardOutput, check_scores, frames_as_uint8
+
+
+def _prompts(name: str, batch: RewardBatch) -> list:
+    if batch.prompts is None or len(batch.prompts) != len(batch):
+        raise RewardError(f"reward {name}: the batch carries no prompts (ground truth); ids {batch.sample_ids}")
+    return list(batch.prompts)
+
+
+class ToyOracle:
+    """The toy world's oracle as a reward (the ladder's rung c). ``oracle_score(edit, prompt).total``."""
+
+    name = "toy_oracle"
+
+    def setup(self, device: str) -> None:
+        """Nothing to load."""
+
+    def score(self, batch: RewardBatch) -> RewardOutput:
+        """Oracle total of every edit against its prompt's exact target."""
+        from viva.data.toyworld import oracle_score
+
+        prompts = _prompts(self.name, batch)
+        videos = frames_as_uint8(batch.edited_videos)  # [B, F, H, W, 3]
+        scores, edit_acc = [], []
+        for sid, video, prompt in zip(batch.sample_ids, videos, prompts):
+            if getattr(prompt, "target_video", None) is None:
+                raise RewardError(f"sample {sid}: reward {self.name} needs a prompt with a target video")
+            o = oracle_score(video, prompt)
+            scores.append(o.total)
+            edit_acc.append(o.edit_accuracy)
+        return RewardOutput(check_scores(self.name, batch, np.array(scores)),
+                            {"edit_accuracy": np.nan_to_num(np.array(edit_acc, dtype=np.float64))})
+
+
+class EditBrightness:
+    """Mean brightness of the edit region (prompt mask > 0.5) in [0, 1]: the ladder's simple learnable reward."""
+
+    name = "edit_brightness"
+
+    def setup(self, device: str) -> None:
+        """Nothing to load."""
+
+    def score(self, batch: RewardBatch) -> RewardOutput:
+        """Mean over the masked pixels of the edited video's RGB mean, / 255."""
+        prompts = _prompts(self.name, batch)
+        videos = frames_as_uint8(batch.edited_videos).astype(np.float64) / 255.0  # [B, F, H, W, 3]
+        scores = []
+        for sid, video, prompt in zip(batch.sample_ids, videos, prompts):
+            mask = getattr(prompt, "mask", None)
+            if mask is None or mask.shape != video.shape[:3] or not (mask > 0.5).any():
+                raise RewardError(f"sample {sid}: reward {self.name} needs a non-empty mask [F, H, W] matching "
+                                  f"the video {video.shape[:3]}")
+            scores.append(video.mean(-1)[mask > 0.5].mean())
+        return RewardOutput(check_scores(self.name, batch, np.array(scores)))
