@@ -280,6 +280,11 @@ class GRPOConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
+    def __post_init__(self) -> None:
+        workers = self.cluster.num_learner_workers
+        _require(self.grpo.prompts_per_step % workers == 0, "grpo.prompts_per_step", self.grpo.prompts_per_step,
+                 f"a multiple of cluster.num_learner_workers={workers} (whole groups per learner rank)")
+
 
 @dataclass
 class SFTSection:

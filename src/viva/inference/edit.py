@@ -6,11 +6,16 @@ Any video PyAV reads works. It is fitted to the model's aspect-ratio bucket (res
 ``viva.inference.bucket``) and, by default, the edit is restored to the input size; ``--bucket-size`` keeps the
 bucket-sized edit instead. The output keeps the input's frame count and fps. ``--side-by-side PATH`` also writes
 source | edit next to each other.
+
+Inputs are checked before any model is loaded; a bad one gives one line naming it and exit code 2. An existing
+output is refused unless ``--force``, and an input file is never written over.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -46,7 +51,81 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vlm", help="override the checkpoint's VLM (hub id or local dir)")
     p.add_argument("--codec", default="libx264rgb", help="output codec: libx264rgb (lossless) | libx264")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
     return p
+
+
+MAX_STEPS = 1000  # the server's limit too (viva.inference.pipeline.check_request)
+MAX_GUIDANCE = 50.0
+MAX_SEED = 2**32 - 1
+MAX_AREA = 3840 * 2160  # 4K frames; a larger bucket would not fit in memory anyway
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise ValueError naming the first bad option (ranges, instruction, codec, LoRA files, output paths)."""
+    from viva.data.video_io import CODECS
+
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be in [1, {MAX_STEPS}], got {args.steps}")
+    if not (math.isfinite(args.guidance) and 0.0 <= args.guidance <= MAX_GUIDANCE):
+        raise ValueError(f"--guidance must be a number in [0, {MAX_GUIDANCE:g}], got {args.guidance}")
+    if not (math.isfinite(args.shift) and args.shift > 0):
+        raise ValueError(f"--shift must be a number > 0, got {args.shift}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+    if args.area is not None and not 0 < args.area <= MAX_AREA:
+        raise ValueError(f"--area must be in [1, {MAX_AREA}] pixels, got {args.area}")
+    if args.window is not None and args.window <= 0:
+        raise ValueError(f"--window must be > 0 frames, got {args.window}")
+    if not args.instruction.strip():
+        raise ValueError("--instruction is empty")
+    if args.codec not in CODECS:
+        raise ValueError(f"--codec {args.codec!r} is not supported; choose one of {', '.join(sorted(CODECS))}")
+    for lora in args.lora:
+        _check_lora(lora)
+    _check_outputs(args)
+
+
+def _check_lora(path: str) -> None:
+    from safetensors import SafetensorError
+
+    from viva.models.lora import read_lora
+
+    if not Path(path).exists():
+        raise ValueError(f"--lora {path}: not found")
+    try:
+        _, meta = read_lora(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"--lora {path}: not a diffusers LoRA safetensors file ({str(e).splitlines()[0]})") from e
+    if meta is None:
+        raise ValueError(f"--lora {path}: no lora_adapter_metadata (alpha unknown); re-export it with viva export")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Outputs must be new files (or --force), never an input, never a directory, and distinct."""
+    inputs = [Path(p) for p in (args.video, args.reference) if p]
+    outputs = [("-o", Path(args.output))] + ([("--side-by-side", Path(args.side_by_side))] if args.side_by_side else [])
+    if len(outputs) == 2 and outputs[0][1].resolve() == outputs[1][1].resolve():
+        raise ValueError(f"-o and --side-by-side are the same file: {args.output}")
+    for flag, out in outputs:
+        if out.is_dir():
+            raise ValueError(f"{flag} {out} is a directory; give a file path such as {out / 'edit.mp4'}")
+        if any(_same_file(out, i) or out.resolve() == i.resolve() for i in inputs):
+            raise ValueError(f"{flag} {out} is an input file; refusing to write over an input")
+        if out.exists() and not args.force:
+            raise ValueError(f"{flag} {out} exists; pass --force to overwrite it")
+        parent = out.resolve().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ValueError(f"{flag} {out}: {parent} is not a directory")
 
 
 def _progress_bar(enabled: bool):
@@ -76,19 +155,23 @@ def side_by_side(source: np.ndarray, edited: np.ndarray) -> np.ndarray:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of `viva edit`."""
     args = build_parser().parse_args(argv)
-    from viva.data.video_io import VideoReadError, read_image, read_video, write_video
+    from safetensors import SafetensorError
+
+    from viva.data.video_io import VideoReadError, VideoWriteError, read_image, read_video, write_video
+    from viva.inference.backends import BackendUnavailable
     from viva.inference.loader import EditorSpec, load_editor, model_config_for
     from viva.inference.pipeline import EditPipeline, PipelineOptions
 
     try:
+        check_args(args)
         video, fps = read_video(args.video)
         reference = read_image(args.reference) if args.reference else None
         spec = EditorSpec(args.base, tuple(args.lora), args.device, args.dtype, args.backend,
                           args.allow_backend_fallback, args.vlm)
         preset = model_config_for(spec).preset
         editor = load_editor(spec)
-    except (VideoReadError, FileNotFoundError, ValueError) as e:
-        print(f"viva edit: {e}", file=sys.stderr)
+    except (VideoReadError, FileNotFoundError, ValueError, SafetensorError, BackendUnavailable) as e:
+        print(f"viva edit: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     options = PipelineOptions(area=args.area or PRESET_AREA.get(preset, PRESET_AREA["tiny"]),
                               window=args.window or PRESET_WINDOW.get(preset, PRESET_WINDOW["tiny"]),
@@ -102,9 +185,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     with bar:
         edited = pipe.run([req], callback)[0]  # [F, H, W, 3]
     fps = fps or 8.0
-    write_video(args.output, edited, fps=fps, codec=args.codec)
-    if args.side_by_side:
-        write_video(args.side_by_side, side_by_side(video, edited), fps=fps, codec=args.codec)
+    try:  # atomic writes: on an error the old file (if any) is untouched
+        write_video(args.output, edited, fps=fps, codec=args.codec)
+        if args.side_by_side:
+            write_video(args.side_by_side, side_by_side(video, edited), fps=fps, codec=args.codec)
+    except (VideoWriteError, OSError) as e:
+        print(f"viva edit: cannot write the output: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
     print(f"wrote {Path(args.output)}: {edited.shape[0]} frames {edited.shape[2]}x{edited.shape[1]} at {fps:g} fps")
     return 0
 

@@ -12,6 +12,9 @@ directory / ``pytorch_lora_weights.safetensors`` file together with ``--base CKP
 - ``merged``: a viva base checkpoint (``dit.safetensors`` + ``config.json``) with the LoRA fused into the weights;
   usable as ``--base`` anywhere.
 Every export also writes ``viva_export.json`` (source paths, format, viva version).
+
+``OUT`` must be a directory that does not exist yet, or ``--force`` to replace an earlier export there; an existing
+file, an input (the run, the LoRA, the base) or a directory holding an input is never written over.
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ def resolve_source(checkpoint: str, base: Optional[str]) -> ExportSource:
             raise FileNotFoundError(f"{ckpt}: no config.yaml to find the base checkpoint in; pass --base CKPT")
         from omegaconf import OmegaConf
 
-        base = OmegaConf.select(OmegaConf.load(cfg_file), "model.base_checkpoint")
+        try:
+            base = OmegaConf.select(OmegaConf.load(cfg_file), "model.base_checkpoint")
+        except Exception as e:  # noqa: BLE001 - yaml and OmegaConf errors alike
+            raise ValueError(f"{cfg_file}: cannot read model.base_checkpoint: {str(e).splitlines()[0]}") from e
         if not base:
             raise ValueError(f"{cfg_file}: model.base_checkpoint is not set; pass --base CKPT")
     if not Path(base).is_dir():
@@ -104,16 +110,38 @@ def export_merged(src: ExportSource, out: Path) -> Path:
     return save_base_checkpoint(SimpleNamespace(dit=dit), out, cfg)
 
 
-def export(src: ExportSource, fmt: str, out: str | Path) -> Path:
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def check_output(src: ExportSource, out: Path, force: bool, inputs: tuple = ()) -> None:
+    """Refuse an output that would overwrite a file, an input, or a directory that is not an earlier export."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out} is an existing file; export writes a directory")
+    for i in (src.lora, src.base, *inputs):
+        if _inside(Path(i), out):
+            raise ValueError(f"-o {out} holds the input {i}; refusing to write over an input")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise ValueError(f"-o {out} exists and is not empty; pass --force to replace an earlier export")
+        if not (out / "viva_export.json").is_file():
+            raise ValueError(f"-o {out} is not an earlier viva export (no viva_export.json); refusing to replace it")
+
+
+def export(src: ExportSource, fmt: str, out: str | Path, force: bool = False) -> Path:
     """Export ``src`` as ``fmt`` into the directory ``out``; returns the main file written."""
     import viva
 
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
+    check_output(src, out, force)
     path = {"diffusers": export_diffusers, "peft": export_peft, "merged": export_merged}[fmt](src, out)
     info = {"format": fmt, "lora": str(src.lora), "base": str(src.base), "viva_version": viva.__version__}
-    (out / "viva_export.json").write_text(json.dumps(info, indent=2))
+    tmp = out / ".viva_export.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, out / "viva_export.json")
     return path
 
 
@@ -124,11 +152,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--base", help="base checkpoint dir (default: model.base_checkpoint of RUN_DIR/config.yaml)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--force", action="store_true", help="replace an earlier export in the output directory")
     args = p.parse_args(argv)
+    from safetensors import SafetensorError
+
     try:
-        path = export(resolve_source(args.checkpoint, args.base), args.format, args.output)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"viva export: {e}", file=sys.stderr)
+        src = resolve_source(args.checkpoint, args.base)
+        check_output(src, Path(args.output), args.force, inputs=(args.checkpoint,))
+        path = export(src, args.format, args.output, force=args.force)
+    except (FileNotFoundError, ValueError, SafetensorError) as e:
+        print(f"viva export: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0

@@ -166,10 +166,15 @@ def config_from_args(argv: Optional[List[str]]) -> ServeConfig:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of `viva serve` (blocks until interrupted)."""
+    from viva.inference.adapters import parse_lora_specs
+    from viva.inference.loader import EditorSpec, model_config_for
+
     try:
         cfg = config_from_args(argv)
         if not cfg.model.base_checkpoint:
             raise ConfigError("--base CKPT (or model.base_checkpoint) is required")
+        model_config_for(EditorSpec(cfg.model.base_checkpoint))  # the checkpoint's config.json reads
+        parse_lora_specs(list(cfg.loras))  # name=path, names unique, files present
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"viva serve: {e}", file=sys.stderr)
         return 2

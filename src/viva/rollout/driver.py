@@ -334,7 +334,13 @@ def main(argv: List[str]) -> int:
     if cfg.recipe != "grpo":
         print(f"viva grpo: {args.config} is a '{cfg.recipe}' config", file=sys.stderr)
         return 2
-    run_dir = run(cfg, local=args.local, progress=not args.no_progress)
+    from viva.data.manifest import ManifestError
+
+    try:
+        run_dir = run(cfg, local=args.local, progress=not args.no_progress)
+    except (ConfigError, ManifestError) as e:  # found before anything is written
+        print(f"viva grpo: {e}", file=sys.stderr)
+        return 2
     summary = run_dir / "summary.md"
     if summary.exists():
         print(summary.read_text())
