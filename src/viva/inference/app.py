@@ -86,7 +86,7 @@ class JobService:
                 if event.kind == "progress":
                     self.store.update(job_id, step=event.step, total_steps=event.total)
                 elif event.kind == "error":
-                    raise RuntimeError(event.error)
+                    raise _EditFailed(event.error or "the edit failed")
                 elif event.kind == "result":
                     video = event.video  # [F, H, W, 3]
                     even = video.shape[1] % 2 == 0 and video.shape[2] % 2 == 0
@@ -97,9 +97,17 @@ class JobService:
                     self.store.update(job_id, state="done")
                     return
             raise RuntimeError("the edit stream ended without a result")
-        except Exception as e:  # noqa: BLE001 - any failure is reported on the job, never lost
+        except _EditFailed as e:  # the worker's message is meant for the client (viva.inference.worker)
+            log.warning("job %s failed: %s", job_id, e)
+            self.store.update(job_id, state="failed", error=str(e).splitlines()[0][:300])
+        except Exception:  # noqa: BLE001 - any failure is reported on the job, never lost; details stay in the log
             log.exception("job %s failed", job_id)
-            self.store.update(job_id, state="failed", error=f"{type(e).__name__}: {e}")
+            self.store.update(job_id, state="failed",
+                              error=f"internal error; the server log has the details (job {job_id})")
+
+
+class _EditFailed(RuntimeError):
+    """The runner reported an error event; its text is already fit for the client."""
 
 
 def _check_auth(cfg: ServeConfig, request: Request) -> None:
@@ -143,13 +151,31 @@ async def _read_upload(form, name: str, max_bytes: int, required: bool) -> Optio
     return data
 
 
+def _limited(request: Request, max_body: int, limit_mb: float) -> Request:
+    """The request with a body that stops with 413 once more than ``max_body`` bytes arrive (chunked uploads
+    have no Content-Length: the limit is enforced while streaming, before the form is parsed whole)."""
+    received = 0
+
+    async def receive() -> dict:
+        nonlocal received
+        message = await request.receive()
+        if message.get("type") == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_body:
+                raise HTTPException(413, f"request body larger than the {limit_mb:g} MB upload limit")
+        return message
+
+    return Request(request.scope, receive)
+
+
 async def _parse_edit(service: JobService, request: Request) -> tuple[EditRequest, float, Optional[str]]:
     cfg = service.cfg
     max_bytes = int(cfg.max_upload_mb * 2**20)
+    max_body = max_bytes + 2**20  # the uploads plus the form fields and multipart headers
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes + 2**20:
+    if length is not None and length.isdigit() and int(length) > max_body:
         raise HTTPException(413, f"request body larger than the {cfg.max_upload_mb:g} MB upload limit")
-    form = await request.form(max_files=2, max_fields=16)
+    form = await _limited(request, max_body, cfg.max_upload_mb).form(max_files=2, max_fields=16)
     instruction = form.get("instruction")
     if not isinstance(instruction, str) or not instruction.strip():
         raise HTTPException(422, "field 'instruction': required, non-empty text")

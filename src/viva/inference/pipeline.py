@@ -20,6 +20,7 @@ from viva.inference import bucket as bk
 from viva.samplers import denoise, sigma_schedule
 
 Progress = Callable[[int, int], None]  # (steps done, total steps)
+MAX_SEED = 2**32 - 1  # the noise seed is seed * 1_000_003 + window index, which must fit torch's 64-bit seed
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def check_request(req: EditRequest, max_instruction_chars: int = 0) -> None:
         raise ValueError(f"num_steps must be in [1, 1000], got {req.num_steps}")
     if not 0.0 <= req.guidance_scale <= 50.0:
         raise ValueError(f"guidance_scale must be in [0, 50], got {req.guidance_scale}")
+    if not isinstance(req.seed, (int, np.integer)) or not 0 <= req.seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {req.seed}")
 
 
 class EditPipeline:

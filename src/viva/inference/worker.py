@@ -9,11 +9,21 @@ Serve's streaming-batch convention): an ``EditEvent``, or ``StopIteration`` once
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import AsyncIterator, Optional, Sequence
 
 from viva.inference.adapters import AdapterBank, LoadedAdapter
 from viva.inference.app import EditEvent
-from viva.inference.pipeline import EditPipeline, EditRequest
+from viva.inference.pipeline import EditPipeline, EditRequest, check_request
+
+log = logging.getLogger(__name__)
+
+
+def public_error(err: Exception) -> str:
+    """What a client may read about a failed edit: a request problem (ValueError) says what; the rest is internal."""
+    if isinstance(err, ValueError):
+        return str(err).splitlines()[0][:300] if str(err) else "invalid request"
+    return f"internal error ({type(err).__name__}); the server log has the details"
 
 
 class EditWorker:
@@ -34,8 +44,17 @@ class EditWorker:
         """Stream ``[event-or-StopIteration per request]`` until every request has its result or error."""
         state: list = [EditEvent("progress", 0, r.num_steps) for r in requests]
         groups: dict[tuple, list[int]] = {}
+        invalid: dict[int, EditEvent] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(r.batch_key(), []).append(i)
+            try:  # each request on its own: a bad one must not fail the others batched with it
+                check_request(r)
+                groups.setdefault(r.batch_key(), []).append(i)
+            except ValueError as e:
+                invalid[i] = EditEvent("error", error=public_error(e))
+        if invalid:
+            state = [invalid.get(i, s) for i, s in enumerate(state)]
+            yield list(state)
+            state = [StopIteration if i in invalid else s for i, s in enumerate(state)]
         async with self._lock:
             for members in groups.values():
                 async for update in self._stream_group(requests, members, adapter):
@@ -68,7 +87,15 @@ class EditWorker:
         try:
             videos = work.result()
         except Exception as e:  # noqa: BLE001 - reported per request, the worker keeps serving
-            yield {i: EditEvent("error", error=f"{type(e).__name__}: {e}") for i in members}
+            if len(members) > 1:  # find the request that fails: run each alone, the others still get results
+                log.warning("a batch of %d edits failed (%s: %s); running them one by one", len(members),
+                            type(e).__name__, e)
+                for i in members:
+                    async for update in self._stream_group(requests, [i], adapter):
+                        yield update
+                return
+            log.error("edit failed", exc_info=e)
+            yield {i: EditEvent("error", error=public_error(e)) for i in members}
             return
         yield {i: EditEvent("result", video=v) for i, v in zip(members, videos)}
 
