@@ -30,8 +30,11 @@ def test_clip_sp_is_frame_aligned_mean_cosine():
     src = torch.stack([_unit(1, 0), _unit(0, 1)])[None]  # [1, 2, 2]
     edit = torch.stack([_unit(1, 0), _unit(1, 0)])[None]  # frame 0 same, frame 1 orthogonal
     assert clip_sp_from_embeddings(src, edit).item() == pytest.approx(0.5)
-    # frame alignment matters: swapping the edit's frames changes the score
-    assert clip_sp_from_embeddings(src, edit.flip(1)).item() == pytest.approx(0.5)
+    # frame alignment matters: swapping the edit's frames changes the score. Aligned: cos 1 and 0.8 -> 0.9;
+    # swapped: cos 0.6 and 0 -> 0.3. A mean over all frame pairs would give 0.7 for both.
+    edit = torch.stack([_unit(1, 0), _unit(0.6, 0.8)])[None]
+    assert clip_sp_from_embeddings(src, edit).item() == pytest.approx(0.9)
+    assert clip_sp_from_embeddings(src, edit.flip(1)).item() == pytest.approx(0.3)
     assert clip_sp_from_embeddings(src, src.flip(1)).item() == pytest.approx(0.0)
 
 

@@ -8,6 +8,8 @@ well under 1 MB. ``viva rewards train-toy`` rewrites them (docs/rewards.md).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -28,13 +30,34 @@ def register_config() -> None:
         open_clip.add_model_config(CONFIG_PATH)
 
 
-def build_toy_clip() -> Tuple[Any, Any]:
-    """A randomly initialised toy CLIP and its tokenizer."""
+def build_toy_clip(weights_follow: bool = False) -> Tuple[Any, Any]:
+    """A randomly initialised toy CLIP and its tokenizer.
+
+    ``weights_follow``: the caller loads weights next, so open_clip's "initialized randomly" warning (true only
+    for this call) is dropped instead of misleading the log.
+    """
     import open_clip
 
     register_config()
-    model = open_clip.create_model(MODEL_NAME, pretrained=None)
+    with _without_random_init_warning() if weights_follow else contextlib.nullcontext():
+        model = open_clip.create_model(MODEL_NAME, pretrained=None)
     return model, open_clip.get_tokenizer(MODEL_NAME)
+
+
+@contextlib.contextmanager
+def _without_random_init_warning():
+    """open_clip logs the warning on the root logger; filter exactly that message for the duration."""
+    text = f"No pretrained weights loaded for model '{MODEL_NAME}'"
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(text)
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def weights_path(kind: str) -> Path:
@@ -83,7 +106,7 @@ def load_toy_clip(kind: str = "clip", path: Optional[Path] = None) -> Tuple[Any,
     path = Path(path) if path is not None else weights_path(kind)
     if not path.is_file():
         raise FileNotFoundError(f"toy reward weights not found: {path}; run `viva rewards train-toy` to make them")
-    model, tokenizer = build_toy_clip()
+    model, tokenizer = build_toy_clip(weights_follow=True)
     sd = expand_state_dict(load_file(str(path)), model.vocab_size)
     model.load_state_dict(sd, strict=True)
     return model.eval(), tokenizer
