@@ -1,6 +1,7 @@
 """Held-out quality of the toy reward models: zero-shot caption choice among 8, how often CLIP-IF ranks the
-ground-truth edit above the unedited source, and PickScore's preference accuracy.
-Run: ``viva rewards eval-toy`` (also printed at the end of ``viva rewards train-toy``)."""
+ground-truth edit above the unedited source, a partly applied edit and a wrong-object edit, PickScore's preference
+accuracy, and (``viva rewards eval-toy``) rank agreement with the oracle on base rollouts (``oracle_agreement``).
+Run: ``viva rewards eval-toy`` (the static part is also printed at the end of ``viva rewards train-toy``)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,22 @@ def clip_if_win_rate(enc: OpenClipEncoder, data: Any) -> float:
     return float((tgt > src).float().mean())
 
 
+def clip_if_hard_negatives(enc: OpenClipEncoder, cands: Any) -> Dict[str, float]:
+    """How often CLIP-IF (one frame) ranks the target above each captioned hard negative of the same edit."""
+    cfg = ClipModelConfig(model="toy", micro_batch_size=256)
+    n, k = cands.oracle.shape
+    frames = embed_videos(enc, cands.frames.reshape(n * k, 1, *cands.frames.shape[2:]), cfg).reshape(n, k, -1)
+    t_edit, t_src = embed_texts(enc, cands.t_edit), embed_texts(enc, cands.t_src)  # [N, D]
+    clip_if = torch.einsum("nkd,nd->nk", frames, t_edit) - torch.einsum("nkd,nd->nk", frames, t_src)  # [N, K]
+    out = {}
+    for kind in ("source", "partial", "wrong_object"):
+        cols = [(i, j) for i in range(n) for j, name in enumerate(cands.kinds[i]) if name == kind]
+        if cols:
+            out[f"vs_{kind}"] = float(np.mean([float(clip_if[i, 0] > clip_if[i, j]) for i, j in cols]))
+            out[f"n_{kind}"] = len(cols)
+    return out
+
+
 def preference_accuracy(enc: OpenClipEncoder, data: Any, rng: np.random.Generator) -> Dict[str, float]:
     """How often PickScore prefers the clean target frame over each degradation, and over the source frame."""
     clean = torch.from_numpy(data.target[:, 0])  # [N, H, W, 3]
@@ -66,9 +83,10 @@ def preference_accuracy(enc: OpenClipEncoder, data: Any, rng: np.random.Generato
 
 def evaluate_toy_models(weights_dir: Optional[Path] = None, seed: int = 0, num: int = 400) -> Dict[str, Any]:
     """All three held-out metrics (split ``heldout`` of the toy world, plus hybrid edits)."""
-    from viva.rewards.train_toy import make_data
+    from viva.rewards.train_toy import make_candidates, make_data
 
     data = make_data(seed, num, "heldout")
+    cands = make_candidates(seed, num, "heldout")
     rng = np.random.default_rng([seed, 3])
     clip = _encoder("clip", weights_dir)
     pick = _encoder("pickscore", weights_dir)
@@ -77,6 +95,7 @@ def evaluate_toy_models(weights_dir: Optional[Path] = None, seed: int = 0, num: 
         "caption_choice_acc_8way": round(caption_choice_accuracy(clip, data, rng), 4),
         "chance": 0.125,
         "clip_if_target_beats_source": round(clip_if_win_rate(clip, data), 4),
+        "clip_if_target_beats_1frame": {k: round(v, 4) for k, v in clip_if_hard_negatives(clip, cands).items()},
         "pickscore_preference_acc": {k: round(v, 4) for k, v in preference_accuracy(pick, data, rng).items()},
         "pickscore_caption_choice_acc_8way": round(caption_choice_accuracy(pick, data, rng), 4),
     }

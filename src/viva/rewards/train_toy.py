@@ -1,6 +1,10 @@
-"""Train the toy world's reward models from a seed: a tiny CLIP (contrastive, toy frames <-> captions, with each
-edit's source/target captions as hard negatives) and a PickScore-style model of the same class fine-tuned from it
-on preferences (Bradley-Terry). Run: ``viva rewards train-toy --out src/viva/assets/rewards --seed 0``
+"""Train the toy world's reward models from a seed: a tiny CLIP and a PickScore-style model of the same class.
+
+The CLIP: symmetric InfoNCE on toy frames <-> captions, where each edit brings its hard negatives (target, source,
+a partly applied edit, the edit applied to the wrong object: ``viva.rewards.toy_negatives``), plus pairwise ranking
+losses that order CLIP-IF (eq. 4) and CLIP-SP (eq. 5) of graded candidate edits as the toy oracle orders them.
+PickScore: the CLIP fine-tuned with a Bradley-Terry loss on the same oracle-ordered candidate pairs.
+Run: ``viva rewards train-toy --out src/viva/assets/rewards --seed 0``
 """
 
 from __future__ import annotations
@@ -9,14 +13,13 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from viva.rewards.image_preprocess import preprocess, spec_from_open_clip
-from viva.rewards.toy_degrade import degrade
 from viva.rewards.toy_models import EMBED_KEY, WEIGHT_FILES, build_toy_clip, save_toy_clip
 
 
@@ -30,6 +33,11 @@ class ToyTrainConfig:
     clip_steps: int = 1500
     pickscore_steps: int = 400
     batch_pairs: int = 64
+    batch_prompts: int = 16  # edits per step of the candidate losses, NUM_CANDIDATES frames each
+    rank_weight: float = 1.0  # CLIP-IF ranking loss
+    sp_rank_weight: float = 0.5  # CLIP-SP ranking loss
+    rank_tau: float = 0.05  # temperature of the pairwise logistic loss on cosine differences
+    min_gap: float = 0.05  # pairs whose oracle scores differ by less are not ranked
     lr: float = 2e-3
     pickscore_lr: float = 5e-4
     weight_decay: float = 0.05
@@ -59,6 +67,39 @@ def make_data(seed: int, num_pairs: int, split: str = "train", hybrid_fraction: 
                    [s.source_caption for s in samples], [s.edit_caption for s in samples])
 
 
+@dataclass(frozen=True)
+class CandidateData:
+    """Candidate edits of ``N`` samples, one frame each: frames ``[N, K, H, W, 3]``, oracle ``[N, K]``."""
+
+    frames: np.ndarray  # [N, K, H, W, 3] uint8 (candidate 0 = target, 1 = source)
+    oracle: np.ndarray  # [N, K]
+    captions: List[List[Optional[str]]]  # [N][K] scene caption of clean renders, else None
+    t_src: List[str]
+    t_edit: List[str]
+    kinds: List[List[str]]  # [N][K] how each candidate was made (toy_negatives.candidates)
+
+
+def make_candidates(seed: int, num: int, split: str = "train", hybrid_fraction: float = 0.15) -> CandidateData:
+    """``num`` edits of ``split`` (plus hybrids) with their hard negatives, one random frame per edit."""
+    from viva.data.toyworld import ToyWorld
+    from viva.rewards.toy_negatives import candidates
+
+    world = ToyWorld(seed=seed).split(split)
+    n_hybrid = int(num * hybrid_fraction)
+    samples = [world.sample(i) for i in range(num - n_hybrid)]
+    samples += [world.split("hybrid").sample(i + (0 if split == "train" else 100_000)) for i in range(n_hybrid)]
+    rng = np.random.default_rng([seed, 4])
+    frames, oracle, caps, kinds = [], [], [], []
+    for s in samples:
+        c = candidates(s, rng)
+        frames.append(c.videos[:, int(rng.integers(c.videos.shape[1]))])  # [K, H, W, 3]
+        oracle.append(c.oracle)
+        caps.append(c.captions)
+        kinds.append(c.kinds)
+    return CandidateData(np.stack(frames), np.stack(oracle), caps, [s.source_caption for s in samples],
+                         [s.edit_caption for s in samples], kinds)
+
+
 class CompactTokens:
     """Maps CLIP BPE ids to a dense 0..n-1 range (order kept, so the EOT id stays the largest: argmax pooling)."""
 
@@ -84,83 +125,104 @@ def _compact_model(vocab: CompactTokens) -> Any:
     return model
 
 
-def _frames(videos: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-    """One random frame per chosen video, uint8 ``[b, H, W, 3]``."""
-    f = rng.integers(videos.shape[1], size=len(rows))
-    return torch.from_numpy(videos[rows, f])
-
-
-def _scores(model: Any, pixels: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    img = F.normalize(model.encode_image(pixels), dim=-1)  # [I, D]
-    txt = F.normalize(model.encode_text(tokens), dim=-1)  # [T, D]
-    return model.logit_scale.exp() * img @ txt.T  # [I, T]
-
-
-def clip_loss(model: Any, pixels: torch.Tensor, tokens: torch.Tensor, captions: List[str]) -> torch.Tensor:
-    """Symmetric InfoNCE; images whose captions are identical all count as positives (soft targets)."""
-    logits = _scores(model, pixels, tokens)  # [N, N]
-    same = torch.tensor([[a == b for b in captions] for a in captions], dtype=torch.float32)  # [N, N]
-    target = same / same.sum(1, keepdim=True)
-    return 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
-                  + torch.sum(-target * logits.T.log_softmax(1), 1).mean())
-
-
-def _step_batch(data: ToyData, vocab: CompactTokens, spec: Any, rng: np.random.Generator,
-                batch: int) -> Tuple[torch.Tensor, torch.Tensor, List[str]]:
-    rows = rng.choice(len(data.t_src), size=batch, replace=False)
-    frames = torch.cat([_frames(data.source, rows, rng), _frames(data.target, rows, rng)])  # [2b, H, W, 3]
-    captions = [data.t_src[i] for i in rows] + [data.t_edit[i] for i in rows]
-    return preprocess(frames, spec), vocab(captions), captions
-
-
 def _optimizer(model: Any, lr: float, wd: float) -> torch.optim.Optimizer:
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": wd}, {"params": other, "weight_decay": 0.0}], lr=lr)
 
 
-def train_clip(data: ToyData, vocab: CompactTokens, cfg: ToyTrainConfig, log: Any = print) -> Any:
-    """Contrastive training of the toy CLIP; returns the (compact-vocabulary) model."""
+def ranking_loss(scores: torch.Tensor, oracle: torch.Tensor, tau: float, min_gap: float,
+                 valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Pairwise logistic loss: every pair whose oracle scores differ by >= ``min_gap`` should be ordered the same
+    way by ``scores`` (``[M]`` each); pairs are weighted by their oracle gap. ``valid [M]`` masks candidates out."""
+    gap = oracle[:, None] - oracle[None, :]  # [M, M] > 0 where i should beat j
+    use = gap >= min_gap
+    if valid is not None:
+        use = use & valid[:, None] & valid[None, :]
+    if not use.any():
+        return scores.sum() * 0.0
+    diff = (scores[:, None] - scores[None, :]) / tau  # [M, M]
+    return (F.softplus(-diff) * gap)[use].sum() / gap[use].sum()
+
+
+class _CandidateBatch:
+    """One step's candidates: pixels ``[B*K, 3, h, w]``, oracle ``[B*K]``, prompt index per candidate."""
+
+    def __init__(self, data: CandidateData, vocab: CompactTokens, spec: Any, rng: np.random.Generator,
+                 batch: int) -> None:
+        rows = rng.choice(len(data.t_src), size=batch, replace=False)
+        b, k = len(rows), data.frames.shape[1]
+        self.k = k
+        self.pixels = preprocess(torch.from_numpy(data.frames[rows].reshape(b * k, *data.frames.shape[2:])), spec)
+        self.oracle = torch.from_numpy(data.oracle[rows].reshape(-1)).float()  # [B*K]
+        self.prompt = torch.arange(b).repeat_interleave(k)  # [B*K]
+        self.t_edit = vocab([data.t_edit[i] for i in rows])  # [B, L]
+        self.t_src = vocab([data.t_src[i] for i in rows])  # [B, L]
+        caps = [(n, c) for n, c in enumerate(x for i in rows for x in data.captions[i]) if c is not None]
+        self.cap_rows = torch.tensor([n for n, _ in caps])
+        self.captions = [c for _, c in caps]
+        self.cap_tokens = vocab(self.captions)
+
+
+def candidate_losses(model: Any, cb: _CandidateBatch, cfg: ToyTrainConfig) -> Dict[str, torch.Tensor]:
+    """Contrastive loss over the captioned candidates, CLIP-IF and CLIP-SP ranking losses over all of them."""
+    img = F.normalize(model.encode_image(cb.pixels), dim=-1)  # [B*K, D]
+    txt = F.normalize(model.encode_text(torch.cat([cb.t_edit, cb.t_src, cb.cap_tokens])), dim=-1)
+    b = len(cb.t_edit)
+    t_edit, t_src, t_cap = txt[:b], txt[b:2 * b], txt[2 * b:]  # [B, D], [B, D], [C, D]
+    logits = model.logit_scale.exp() * img[cb.cap_rows] @ t_cap.T  # [C, C]
+    same = torch.tensor([[a == c for c in cb.captions] for a in cb.captions], dtype=torch.float32)
+    target = same / same.sum(1, keepdim=True)
+    contrastive = 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
+                         + torch.sum(-target * logits.T.log_softmax(1), 1).mean())
+    clip_if = (img * t_edit[cb.prompt]).sum(-1) - (img * t_src[cb.prompt]).sum(-1)  # [B*K] eq. 4, one frame
+    src = img[cb.prompt * cb.k + 1]  # candidate 1 of each edit is its source
+    clip_sp = (img * src).sum(-1)  # [B*K] eq. 5, one frame
+    not_source = torch.arange(len(img)) % cb.k != 1  # the source's CLIP-SP is 1 by definition: not ranked
+    return {"contrastive": contrastive,
+            "rank_if": ranking_loss(clip_if, cb.oracle, cfg.rank_tau, cfg.min_gap),
+            "rank_sp": ranking_loss(clip_sp, cb.oracle, cfg.rank_tau, cfg.min_gap, not_source)}
+
+
+def _fit(model: Any, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
+def train_clip(data: CandidateData, vocab: CompactTokens, cfg: ToyTrainConfig, log: Any = print) -> Any:
+    """Contrastive + ranking training of the toy CLIP; returns the (compact-vocabulary) model."""
     model = _compact_model(vocab).train()
     spec = spec_from_open_clip(model)
     opt = _optimizer(model, cfg.lr, cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.clip_steps, pct_start=max(0.05, 2.0 / cfg.clip_steps))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.clip_steps,
+                                                pct_start=max(0.05, 2.0 / cfg.clip_steps))
     rng = np.random.default_rng([cfg.seed, 1])
     for step in range(cfg.clip_steps):
-        pixels, tokens, captions = _step_batch(data, vocab, spec, rng, cfg.batch_pairs)
-        loss = clip_loss(model, pixels, tokens, captions)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        parts = candidate_losses(model, _CandidateBatch(data, vocab, spec, rng, cfg.batch_prompts), cfg)
+        loss = parts["contrastive"] + cfg.rank_weight * parts["rank_if"] + cfg.sp_rank_weight * parts["rank_sp"]
+        _fit(model, opt, loss)
         sched.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, np.log(100))
         if step % 100 == 0 or step == cfg.clip_steps - 1:
-            log(f"clip step {step:5d} loss {loss.item():.4f}")
+            log(f"clip step {step:5d} " + " ".join(f"{k} {v.item():.4f}" for k, v in parts.items()))
     return model.eval()
 
 
-def preference_loss(model: Any, win: torch.Tensor, lose: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Bradley-Terry: -log sigmoid(s(win, t) - s(lose, t)), s = logit_scale * cos (PickScore's score)."""
-    s_win = _scores(model, win, tokens).diagonal()  # [b]
-    s_lose = _scores(model, lose, tokens).diagonal()  # [b]
-    return -F.logsigmoid(s_win - s_lose).mean()
+def preference_loss(model: Any, cb: _CandidateBatch, cfg: ToyTrainConfig) -> torch.Tensor:
+    """Bradley-Terry on oracle-ordered candidate pairs: -log sigmoid(s_i - s_j) for oracle_i > oracle_j, with
+    s = logit_scale * cos(frame, t_edit) (PickScore's score)."""
+    img = F.normalize(model.encode_image(cb.pixels), dim=-1)  # [B*K, D]
+    txt = F.normalize(model.encode_text(cb.t_edit), dim=-1)  # [B, D]
+    s = model.logit_scale.exp() * (img * txt[cb.prompt]).sum(-1)  # [B*K]
+    return ranking_loss(s, cb.oracle, 1.0, cfg.min_gap)
 
 
-def preference_batch(data: ToyData, rows: np.ndarray, rng: np.random.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(preferred, rejected) uint8 frames for prompts t_edit[rows]: clean target vs a degraded target, or vs the
-    unedited source (which does not match t_edit)."""
-    clean = _frames(data.target, rows, rng)  # [b, H, W, 3]
-    f = rng.integers(data.source.shape[1], size=len(rows))
-    worse = degrade(clean, rng)  # [b, H, W, 3]
-    use_source = torch.from_numpy(rng.random(len(rows)) < 0.25)
-    worse = torch.where(use_source[:, None, None, None], torch.from_numpy(data.source[rows, f]), worse)
-    return clean, worse
-
-
-def train_pickscore(clip: Any, data: ToyData, vocab: CompactTokens, cfg: ToyTrainConfig, log: Any = print) -> Any:
-    """Fine-tune a copy of the toy CLIP on toy preferences; returns the new model."""
+def train_pickscore(clip: Any, data: CandidateData, vocab: CompactTokens, cfg: ToyTrainConfig,
+                    log: Any = print) -> Any:
+    """Fine-tune a copy of the toy CLIP on oracle-ordered preferences; returns the new model."""
     import copy
 
     model = copy.deepcopy(clip).train()
@@ -168,14 +230,8 @@ def train_pickscore(clip: Any, data: ToyData, vocab: CompactTokens, cfg: ToyTrai
     opt = _optimizer(model, cfg.pickscore_lr, cfg.weight_decay)
     rng = np.random.default_rng([cfg.seed, 2])
     for step in range(cfg.pickscore_steps):
-        rows = rng.choice(len(data.t_edit), size=cfg.batch_pairs, replace=False)
-        win, lose = preference_batch(data, rows, rng)
-        tokens = vocab([data.t_edit[i] for i in rows])
-        loss = preference_loss(model, preprocess(win, spec), preprocess(lose, spec), tokens)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = preference_loss(model, _CandidateBatch(data, vocab, spec, rng, cfg.batch_prompts), cfg)
+        _fit(model, opt, loss)
         if step % 100 == 0 or step == cfg.pickscore_steps - 1:
             log(f"pickscore step {step:5d} loss {loss.item():.4f}")
     return model.eval()
@@ -195,8 +251,10 @@ def run(out_dir: Path, cfg: ToyTrainConfig, log: Any = print) -> Dict[str, Any]:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
-    data = make_data(cfg.seed, cfg.num_pairs, "train", cfg.hybrid_fraction)
-    vocab = CompactTokens(build_toy_clip()[1], data.t_src + data.t_edit + _extra_captions())
+    data = make_candidates(cfg.seed, cfg.num_pairs, "train", cfg.hybrid_fraction)
+    captions = [c for row in data.captions for c in row if c is not None]
+    vocab = CompactTokens(build_toy_clip()[1], data.t_src + data.t_edit + captions + _extra_captions())
+    log(f"{cfg.num_pairs} edits x {data.frames.shape[1]} candidates rendered in {time.time() - t0:.0f} s")
     clip = train_clip(data, vocab, cfg, log)
     pick = train_pickscore(clip, data, vocab, cfg, log)
     meta = {"config": json.dumps(asdict(cfg)), "trained_by": "viva rewards train-toy"}

@@ -1,0 +1,95 @@
+"""Rank agreement of the toy rewards with the oracle: Spearman itself, the hard negatives the toy models train on,
+the ranking loss, and the shipped toy CLIP-IF ranking ground truth above source / partial / wrong-object edits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from viva.rewards.oracle_agreement import agreement, spearman
+
+
+def test_spearman_matches_definition_with_ties():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties get average ranks: x ranks [0, 1.5, 1.5, 3], y ranks [0, 1, 2, 3] -> Pearson of the ranks
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(np.corrcoef([0, 1.5, 1.5, 3], [0, 1, 2, 3])[0, 1])
+    assert np.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_agreement_across_and_within_groups():
+    oracle = np.array([[0.1, 0.2, 0.3], [0.6, 0.7, 0.8]])
+    # within each group the reward is reversed, across groups it follows the oracle's level
+    reward = np.array([[0.3, 0.2, 0.1], [0.9, 0.8, 0.7]])
+    r = agreement(reward, oracle)
+    assert r["within"] == pytest.approx(-1.0) and r["across"] > 0.5 and r["groups_skipped"] == 0
+    flat = agreement(np.array([[1.0, 1.0, 1.0], [0.1, 0.2, 0.3]]), oracle)
+    assert flat["groups_skipped"] == 1 and flat["within"] == pytest.approx(1.0)
+
+
+def test_candidates_are_graded_hard_negatives_with_exact_oracle():
+    from viva.data.toyworld import ToyWorld, oracle_score
+    from viva.rewards.toy_negatives import NUM_CANDIDATES, candidates
+
+    s = ToyWorld(seed=0).split("hybrid").sample(3)
+    c = candidates(s, np.random.default_rng(0))
+    assert c.videos.shape == (NUM_CANDIDATES, *s.target_video.shape) and c.videos.dtype == np.uint8
+    assert c.kinds[:4] == ["target", "source", "partial", "wrong_object"]
+    assert c.oracle[0] == pytest.approx(1.0) and c.oracle[1] < 0.4
+    assert c.captions[2] not in (None, s.edit_caption, s.source_caption)  # a half-done hybrid has its own caption
+    assert c.oracle[2] == pytest.approx(oracle_score(c.videos[2], s).total)
+    assert 0.0 < c.oracle[2] < 1.0 and c.oracle.min() < 0.1
+    again = candidates(s, np.random.default_rng(0))
+    np.testing.assert_array_equal(again.videos, c.videos)  # seeded
+
+
+def test_ranking_loss_prefers_the_oracle_order():
+    from viva.rewards.train_toy import ranking_loss
+
+    oracle = torch.tensor([0.9, 0.5, 0.1, 0.1])
+    good = ranking_loss(torch.tensor([0.3, 0.2, 0.1, 0.1]), oracle, tau=0.05, min_gap=0.05)
+    bad = ranking_loss(torch.tensor([0.1, 0.2, 0.3, 0.3]), oracle, tau=0.05, min_gap=0.05)
+    assert good < 0.3 < bad
+    scores = torch.zeros(4, requires_grad=True)
+    ranking_loss(scores, oracle, 0.05, 0.05).backward()
+    assert scores.grad[0] < 0 < scores.grad[2]  # descent raises the best candidate, lowers the worst
+    assert scores.grad[2] == pytest.approx(scores.grad[3])  # equal oracles: neither is pushed above the other
+
+
+@pytest.fixture(scope="module")
+def heldout_candidates():
+    from viva.data.toyworld import ToyWorld
+    from viva.rewards.toy_negatives import candidates
+
+    world = ToyWorld(seed=0).split("heldout")
+    samples = [world.sample(i) for i in range(24)] + [world.split("hybrid").sample(100_000 + i) for i in range(24)]
+    rng = np.random.default_rng(123)
+    return samples, [candidates(s, rng) for s in samples]
+
+
+def _clip_if(samples, videos):
+    from viva.rewards import RewardBatch, get_reward
+
+    reward = get_reward("clip_if", model="toy", micro_batch_size=16)
+    batch = RewardBatch([s.sample_id for s in samples], np.stack(videos), np.stack([s.source_video for s in samples]),
+                        [s.instruction for s in samples], [s.source_caption for s in samples],
+                        [s.edit_caption for s in samples])
+    return reward.score(batch).scores
+
+
+@pytest.mark.parametrize("kind, rate", [("source", 0.95), ("partial", 0.85), ("wrong_object", 0.85)])
+def test_shipped_clip_if_ranks_target_above_hard_negatives(heldout_candidates, kind, rate):
+    samples, cands = heldout_candidates
+    rows = [(s, c, c.kinds.index(kind)) for s, c in zip(samples, cands) if kind in c.kinds]
+    assert len(rows) >= 20
+    target = _clip_if([s for s, _, _ in rows], [c.videos[0] for _, c, _ in rows])
+    negative = _clip_if([s for s, _, _ in rows], [c.videos[j] for _, c, j in rows])
+    assert (target > negative).mean() >= rate, (kind, (target > negative).mean())
+
+
+def test_shipped_weights_stay_small():
+    from viva.rewards.toy_models import ASSETS, WEIGHT_FILES
+
+    for name in WEIGHT_FILES.values():
+        assert (ASSETS / name).stat().st_size < 1_000_000
