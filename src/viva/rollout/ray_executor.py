@@ -29,20 +29,31 @@ class RayExecutor:
     """Places the roles with `viva.cluster` and runs the driver's calls on them."""
 
     def __init__(self, cfg: GRPOConfig) -> None:
-        from viva.cluster.actor_group import ActorGroup
         from viva.cluster.local import LocalCluster
-        from viva.cluster.placement import RoleResources, plan_placement
-        from viva.learner.worker import LearnerWorker
-        from viva.rewards.worker import RewardWorker
-        from viva.rollout.worker import RolloutWorker
 
         c = cfg.cluster
         if (cfg.grpo.prompts_per_step % c.num_learner_workers) != 0:
             raise ValueError(f"grpo.prompts_per_step={cfg.grpo.prompts_per_step} must be divisible by "
                              f"cluster.num_learner_workers={c.num_learner_workers} (whole groups per rank)")
         self.cfg = cfg
+        self.placement, self.learners, self.rollouts, self.rewards = None, None, None, []
         self.cluster = LocalCluster(c)
         self.cluster.__enter__()
+        try:
+            self._start_roles()
+        except BaseException:
+            self.shutdown()  # all or nothing: release the actors and placement groups started so far
+            raise
+
+    def _start_roles(self) -> None:
+        """Reserve placement, start learners, rollout actors and reward pools, then push the first adapter."""
+        from viva.cluster.actor_group import ActorGroup
+        from viva.cluster.placement import RoleResources, plan_placement
+        from viva.learner.worker import LearnerWorker
+        from viva.rewards.worker import RewardWorker
+        from viva.rollout.worker import RolloutWorker
+
+        cfg, c = self.cfg, self.cfg.cluster
         roles = {"rollout": RoleResources(c.num_rollout_actors, c.rollout_num_cpus, c.rollout_num_gpus),
                  "learner": RoleResources(c.num_learner_workers, c.learner_num_cpus, c.learner_num_gpus)}
         for spec in cfg.rewards:
@@ -57,8 +68,9 @@ class RayExecutor:
 
         self.learners = group(LearnerWorker, "learner", c.num_learner_workers, (cfg,))
         self.rollouts = group(RolloutWorker, "rollout", c.num_rollout_actors, (cfg,))
-        self.rewards = [group(RewardWorker, f"reward:{s.name}", s.num_actors, (s, cfg.model.device),
-                              runtime_env=dict(s.runtime_env or {})) for s in cfg.rewards]
+        for s in cfg.rewards:
+            self.rewards.append(group(RewardWorker, f"reward:{s.name}", s.num_actors, (s, cfg.model.device),
+                                      runtime_env=dict(s.runtime_env or {})))
         self._setup_learners()
         for g in [self.rollouts, *self.rewards]:
             g.wait_ready(timeout=c.call_timeout_s)
@@ -206,11 +218,13 @@ class RayExecutor:
         return dict(self._busy)
 
     def shutdown(self) -> None:
-        """Kill the actors and stop the embedded cluster if viva started it."""
+        """Kill the actors and stop the embedded cluster if viva started it (also after a failed start)."""
         for g in [self.rollouts, *self.rewards, self.learners]:
             try:
-                g.shutdown()
+                if g is not None:
+                    g.shutdown()
             except Exception:  # noqa: BLE001 - best effort at teardown
                 pass
-        self.placement.remove()
+        if self.placement is not None:
+            self.placement.remove()
         self.cluster.__exit__(None, None, None)
