@@ -37,7 +37,8 @@ def test_rising_reward_and_falling_oracle_is_flagged():
 
 @pytest.mark.parametrize("oracle_slope", [0.01, 0.0])
 def test_oracle_rising_or_flat_is_not_flagged(oracle_slope):
-    c = check_train(list(range(8)), _noisy(0.02, seed=1), _noisy(oracle_slope, seed=2, sd=0.0 if oracle_slope == 0 else 0.01))
+    sd = 0.0 if oracle_slope == 0 else 0.01
+    c = check_train(list(range(8)), _noisy(0.02, seed=1), _noisy(oracle_slope, seed=2, sd=sd))
     assert not c.flagged and "no reward hacking" in c.message()
 
 

@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--prompts", type=int, default=6, help="held-out hybrid prompts, and as many single-edit ones")
     e.add_argument("--group-size", type=int, default=4, help="rollouts per prompt (GRPO's G)")
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the GRPO config for the rollouts, e.g. --set sampler.window_size=4 (repeatable)")
     e.add_argument("--no-rollouts", action="store_true", help="static metrics only (no base rollouts)")
     return p
 
@@ -82,7 +84,7 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.no_rollouts:
         cfg = AgreementConfig(grpo_config=args.config, checkpoint=args.checkpoint, weights_dir=args.weights,
                               num_hybrid=args.prompts, num_single=args.prompts, group_size=args.group_size,
-                              seed=args.seed, threads=args.threads)
+                              seed=args.seed, threads=args.threads, overrides=tuple(args.set))
         report["rollout_agreement"] = evaluate_agreement(cfg)
     print(json.dumps(report, indent=2))
     if not args.no_rollouts:

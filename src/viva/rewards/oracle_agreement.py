@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class AgreementConfig:
     group_size: int = 4
     seed: int = 0
     threads: int = 1
+    overrides: Tuple[str, ...] = ()  # key=value overrides of the GRPO config, e.g. sampler.window_size=4
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def load_grpo_config(cfg: AgreementConfig) -> Any:
     """The GRPO config with the checkpoint override and one torch thread per process."""
     from viva.config import load_config
 
-    overrides = [f"cluster.torch_threads={cfg.threads}"]
+    overrides = [f"cluster.torch_threads={cfg.threads}", *cfg.overrides]
     if cfg.checkpoint is not None:
         overrides.append(f"model.base_checkpoint={cfg.checkpoint}")
     return load_config(cfg.grpo_config, overrides)
@@ -160,7 +161,7 @@ def evaluate_agreement(cfg: AgreementConfig) -> Dict[str, Any]:
     hyb = slice(0, cfg.num_hybrid)
     single = slice(cfg.num_hybrid, cfg.num_hybrid + cfg.num_single)
     report: Dict[str, Any] = {
-        "base_checkpoint": grpo.model.base_checkpoint,
+        "base_checkpoint": grpo.model.base_checkpoint, "overrides": list(cfg.overrides),
         "prompts": {"hybrid": cfg.num_hybrid, "single": cfg.num_single}, "group_size": cfg.group_size,
         "samples": int(rollouts.oracle.size), "oracle_mean": round(float(rollouts.oracle.mean()), 4),
         "oracle_within_group_std": round(float(rollouts.oracle.std(1).mean()), 4),

@@ -3,9 +3,10 @@
 For one edit (an ``EditSample`` with ``scene_json``) :func:`candidates` renders ``K`` candidate edited videos:
 the target, the unedited source, a partly applied edit (a subset of the touched elements taken from the target:
 for a hybrid, e.g. only one of its two ops), the edit's op applied to the wrong object, and graded corruptions that
-look like a weak editor's samples (blends of source and target, blur, Gaussian noise, banding, pixel noise around
-grey). Every candidate gets ``oracle_score(video, sample).total`` and, where it is a clean render of a scene, that
-scene's caption (a hard-negative caption for the contrastive loss). Pure numpy; deterministic given ``rng``.
+look like a weak editor's samples (blends of source and target, blur, washed-out colours, per-pixel or blocky
+Gaussian noise, pixel noise around grey) or PickScore's classic degradations (``toy_degrade``). Every candidate gets
+``oracle_score(video, sample).total`` and, where it is a clean render of a scene, that scene's caption (a
+hard-negative caption for the contrastive loss). Deterministic given ``rng``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
+import torch
 
 from viva.data.sample import EditSample
+from viva.rewards.toy_degrade import KINDS, degrade
 
 NUM_CANDIDATES = 12
 
@@ -45,11 +48,18 @@ def _u8(x: np.ndarray) -> np.ndarray:
 
 
 def weak_edit(source: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A weak editor's sample: a blend α·target + (1−α)·source (α often 0 or 1), blurred 0–3 passes, plus Gaussian
-    noise of σ up to 100 (SDE rollouts of a weak base end as heavy pixel noise over a faint edit)."""
+    """A weak editor's sample: a blend α·target + (1−α)·source (α often 0 or 1), blurred 0–3 passes, washed out
+    towards its mean, plus Gaussian noise of σ up to 100 drawn per pixel or per 2x2 / 4x4 block (SDE rollouts of a
+    weak base end as pixel noise over a faint edit; patch-2 DiTs leave blocky artefacts)."""
     alpha = float(np.clip(rng.uniform(-0.3, 1.3), 0.0, 1.0))
     x = _blur(alpha * target.astype(np.float32) + (1 - alpha) * source.astype(np.float32), int(rng.integers(4)))
-    return _u8(x + rng.normal(0.0, rng.uniform(0.0, 100.0), size=x.shape))
+    mean = x.mean(axis=(1, 2), keepdims=True)  # [F, 1, 1, 3]
+    x = mean + rng.uniform(0.6, 1.0) * (x - mean)
+    f, h, w, c = x.shape
+    cell = int(rng.choice([1, 2, 4]))
+    noise = rng.normal(0.0, 100.0 * rng.uniform() ** 2, size=(f, -(-h // cell), -(-w // cell), c))
+    noise = np.repeat(np.repeat(noise, cell, axis=1), cell, axis=2)[:, :h, :w]  # [F, H, W, 3]
+    return _u8(x + noise)
 
 
 def _mixed_scene(sample: EditSample, rng: np.random.Generator):
@@ -112,10 +122,11 @@ def candidates(sample: EditSample, rng: np.random.Generator) -> Candidates:
     rendered = [v for v, c in zip(videos[2:], caps[2:]) if c is not None]  # partial / wrong-object renders
     noisy = _u8(tgt.astype(np.float32) + rng.normal(0.0, rng.uniform(5.0, 60.0), size=tgt.shape))
     grey = _u8(rng.uniform(60, 200) + rng.normal(0.0, rng.uniform(10.0, 60.0), size=tgt.shape))
-    banded = _u8(np.floor(tgt / 96.0) * 96.0 + 32.0)
-    videos += [noisy, _u8(_blur(tgt, int(rng.integers(1, 4)))), grey, banded]
+    kind = int(rng.integers(len(KINDS)))  # PickScore's classic degradations: blur / noise / block / banding
+    degraded = degrade(torch.from_numpy(tgt), rng, kind=kind).numpy()  # [F, H, W, 3], one kind for all frames
+    videos += [noisy, _u8(_blur(tgt, int(rng.integers(1, 4)))), grey, degraded]
     caps += [None] * 4
-    kinds += ["noise", "blur", "grey_noise", "banding"]
+    kinds += ["noise", "blur", "grey_noise", KINDS[kind]]
     while len(videos) < NUM_CANDIDATES:  # weak versions of the target, or of a partial / wrong-object edit
         towards = tgt if not rendered or rng.random() < 0.5 else rendered[int(rng.integers(len(rendered)))]
         videos.append(weak_edit(src, towards, rng))

@@ -25,19 +25,19 @@ from viva.rewards.toy_models import EMBED_KEY, WEIGHT_FILES, build_toy_clip, sav
 
 @dataclass(frozen=True)
 class ToyTrainConfig:
-    """Sizes and schedules of the toy reward-model training (defaults: ~3 min on one CPU thread)."""
+    """Sizes and schedules of the toy reward-model training (defaults: ~3-5 min on one CPU thread)."""
 
     seed: int = 0
-    num_pairs: int = 3000  # train-split edits; each gives (source, t_src) and (target, t_edit)
+    num_pairs: int = 1500  # train-split edits, each with NUM_CANDIDATES oracle-scored candidates
     hybrid_fraction: float = 0.15  # share of hybrid (two-step) edits among them
-    clip_steps: int = 1500
-    pickscore_steps: int = 400
-    batch_pairs: int = 64
+    clip_steps: int = 1000
+    pickscore_steps: int = 500
     batch_prompts: int = 16  # edits per step of the candidate losses, NUM_CANDIDATES frames each
-    rank_weight: float = 1.0  # CLIP-IF ranking loss
-    sp_rank_weight: float = 0.5  # CLIP-SP ranking loss
+    rank_weight: float = 2.0  # CLIP-IF ranking loss
+    sp_rank_weight: float = 1.0  # CLIP-SP ranking loss
     rank_tau: float = 0.05  # temperature of the pairwise logistic loss on cosine differences
-    min_gap: float = 0.05  # pairs whose oracle scores differ by less are not ranked
+    min_gap: float = 0.01  # pairs whose oracle scores differ by less are not ranked
+    pickscore_tau: float = 4.0  # on logit_scale * cos: a wider score spread gives PickScore its share of eq. 7
     lr: float = 2e-3
     pickscore_lr: float = 5e-4
     weight_decay: float = 0.05
@@ -132,17 +132,24 @@ def _optimizer(model: Any, lr: float, wd: float) -> torch.optim.Optimizer:
 
 
 def ranking_loss(scores: torch.Tensor, oracle: torch.Tensor, tau: float, min_gap: float,
-                 valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 valid: Optional[torch.Tensor] = None, group: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Pairwise logistic loss: every pair whose oracle scores differ by >= ``min_gap`` should be ordered the same
-    way by ``scores`` (``[M]`` each); pairs are weighted by their oracle gap. ``valid [M]`` masks candidates out."""
+    way by ``scores`` (``[M]`` each); pairs are weighted by their oracle gap. ``valid [M]`` masks candidates out.
+    With ``group [M]`` (the edit each candidate answers) the pairs inside a group, what group-relative advantages
+    compare, count as much as all pairs together."""
     gap = oracle[:, None] - oracle[None, :]  # [M, M] > 0 where i should beat j
     use = gap >= min_gap
     if valid is not None:
         use = use & valid[:, None] & valid[None, :]
-    if not use.any():
-        return scores.sum() * 0.0
     diff = (scores[:, None] - scores[None, :]) / tau  # [M, M]
-    return (F.softplus(-diff) * gap)[use].sum() / gap[use].sum()
+    loss = F.softplus(-diff) * gap
+
+    def mean(sel: torch.Tensor) -> torch.Tensor:
+        return loss[sel].sum() / gap[sel].sum() if sel.any() else scores.sum() * 0.0
+
+    if group is None:
+        return mean(use)
+    return 0.5 * (mean(use) + mean(use & (group[:, None] == group[None, :])))
 
 
 class _CandidateBatch:
@@ -180,8 +187,8 @@ def candidate_losses(model: Any, cb: _CandidateBatch, cfg: ToyTrainConfig) -> Di
     clip_sp = (img * src).sum(-1)  # [B*K] eq. 5, one frame
     not_source = torch.arange(len(img)) % cb.k != 1  # the source's CLIP-SP is 1 by definition: not ranked
     return {"contrastive": contrastive,
-            "rank_if": ranking_loss(clip_if, cb.oracle, cfg.rank_tau, cfg.min_gap),
-            "rank_sp": ranking_loss(clip_sp, cb.oracle, cfg.rank_tau, cfg.min_gap, not_source)}
+            "rank_if": ranking_loss(clip_if, cb.oracle, cfg.rank_tau, cfg.min_gap, group=cb.prompt),
+            "rank_sp": ranking_loss(clip_sp, cb.oracle, cfg.rank_tau, cfg.min_gap, not_source, cb.prompt)}
 
 
 def _fit(model: Any, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -217,7 +224,7 @@ def preference_loss(model: Any, cb: _CandidateBatch, cfg: ToyTrainConfig) -> tor
     img = F.normalize(model.encode_image(cb.pixels), dim=-1)  # [B*K, D]
     txt = F.normalize(model.encode_text(cb.t_edit), dim=-1)  # [B, D]
     s = model.logit_scale.exp() * (img * txt[cb.prompt]).sum(-1)  # [B*K]
-    return ranking_loss(s, cb.oracle, 1.0, cfg.min_gap)
+    return ranking_loss(s, cb.oracle, cfg.pickscore_tau, cfg.min_gap, group=cb.prompt)
 
 
 def train_pickscore(clip: Any, data: CandidateData, vocab: CompactTokens, cfg: ToyTrainConfig,
