@@ -78,6 +78,15 @@ class ModelConfig:
     allow_backend_fallback: bool = False  # if the backend is unavailable: error (False) or eager with a warning
     # Embedded guidance fed to a guidance-distilled DiT (HunyuanVideo has guidance_embeds); x1000 like diffusers.
     embedded_guidance: float = 6.0
+    # What the DiT outputs: velocity (pretrained T2V convention) | source_x0 (x0 as a residual on the source; see
+    # viva.models.dit). A base checkpoint records its own and overrides this.
+    prediction: str = "velocity"
+    # Keep only the user turn of the VLM's hidden states (from the first image token on), dropping the system-prompt
+    # tokens, as HunyuanVideo crops its prompt template. A base checkpoint records its own and overrides this.
+    vlm_crop_system: bool = False
+    # HunyuanVideo's pooled text vector from the VLM tokens: mean (masked mean + linear) | attention (learned-query
+    # attention pooling, viva.models.dit.AttentionPool). A base checkpoint records its own.
+    text_pooling: str = "mean"
 
     def __post_init__(self) -> None:
         _require(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", self.dtype,
@@ -298,6 +307,9 @@ class SFTSection:
     schedule: str = "cosine"  # constant | cosine | linear
     max_grad_norm: float = 1.0
     mask_weight: float = 1.0  # w_m in (1 + w_m * M) * L_FM; 0 disables the masked weighting
+    # velocity: ||v - v*||^2 (rectified flow); x0: ||x0_hat - x0||^2 = sigma^2 ||v - v*||^2, the weighting that stays
+    # finite for prediction=source_x0 (whose velocity divides by sigma).
+    loss_space: str = "velocity"
     timestep_sampling: str = "logit_normal"  # uniform | logit_normal | shifted
     timestep_shift: float = 3.0
     image_prob: float = 0.6  # probability a batch is drawn from image (1-frame) pairs (paper: 0.6)
@@ -324,7 +336,8 @@ class SFTSection:
     def __post_init__(self) -> None:
         choices = {"schedule": ("constant", "cosine", "linear"),
                    "timestep_sampling": ("uniform", "logit_normal", "shifted"),
-                   "trainable": ("full", "projector_refiner", "lora"), "mixed_precision": ("bf16", "none")}
+                   "trainable": ("full", "projector_refiner", "lora"), "mixed_precision": ("bf16", "none"),
+                   "loss_space": ("velocity", "x0")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"sft.{key} must be one of {allowed}, got {getattr(self, key)!r}")

@@ -44,10 +44,13 @@ def save_base_checkpoint(editor, out_dir: str | Path, model_cfg: ModelConfig) ->
         "preset": model_cfg.preset,
         "dit_config": _jsonable({k: v for k, v in dict(dit.transformer.config).items() if not k.startswith("_")}),
         "guidance": dit.guidance,
+        "prediction": dit.prediction,
+        "vlm_crop_system": bool(model_cfg.vlm_crop_system),
         "vlm": model_cfg.vlm,
         "codec": model_cfg.codec,
         "codec_pretrained": model_cfg.codec_pretrained,
-        "dtype": str(dit.pooled_proj.weight.dtype).removeprefix("torch."),
+        "text_pooling": dit.text_pooling,
+        "dtype": str(next(dit.parameters()).dtype).removeprefix("torch."),
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -92,7 +95,8 @@ def load_base_checkpoint(path: str | Path, device: str = "cpu", dtype: torch.dty
     weights = Path(path) / DIT_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"base checkpoint: {weights} not found")
-    dit = EditDiT.from_config(meta["dit_config"], meta.get("guidance", 6.0))
+    dit = EditDiT.from_config(meta["dit_config"], meta.get("guidance", 6.0), meta.get("prediction", "velocity"),
+                              meta.get("text_pooling", "mean"))
     state = load_file(str(weights), device="cpu")
     try:
         dit.load_state_dict(state, strict=True)

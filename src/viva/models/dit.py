@@ -31,11 +31,57 @@ from diffusers import HunyuanVideoTransformer3DModel
 from torch import nn
 
 
-class EditDiT(nn.Module):
-    """HunyuanVideo transformer over ``noisy ⊕ source`` (eq. 2) predicting the velocity ``noise - x0``."""
+PREDICTIONS = ("velocity", "source_x0")
+TEXT_POOLINGS = ("mean", "attention")
 
-    def __init__(self, transformer: HunyuanVideoTransformer3DModel, guidance: float = 6.0) -> None:
+
+class AttentionPool(nn.Module):
+    """Multi-head attention pooling of the VLM tokens with learned queries: ``[B, L, D] -> [B, P]``.
+
+    Unlike the masked mean, each head can pick out the few instruction tokens among the image tokens (CLIP's and
+    Perceiver's attention pooling); the result feeds HunyuanVideo's pooled text vector, i.e. every block's AdaLN.
+    """
+
+    def __init__(self, dim: int, out_dim: int, heads: int = 4) -> None:
         super().__init__()
+        if dim % heads:
+            raise ValueError(f"AttentionPool: text dim {dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.query = nn.Parameter(torch.randn(heads, dim // heads) * (dim // heads) ** -0.5)
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, out_dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pool ``x`` ``[B, L, D]`` over the valid tokens of ``mask`` ``[B, L]``."""
+        b, n, d = x.shape
+        k = self.key(x).view(b, n, self.heads, d // self.heads)  # [B, L, H, d]
+        v = self.value(x).view(b, n, self.heads, d // self.heads)  # [B, L, H, d]
+        logits = torch.einsum("blhd,hd->bhl", k, self.query.to(k.dtype)) * (d // self.heads) ** -0.5  # [B, H, L]
+        logits = logits.masked_fill(~mask.bool()[:, None, :], float("-inf"))
+        pooled = torch.einsum("bhl,blhd->bhd", logits.softmax(-1), v)  # [B, H, d]
+        return self.out(pooled.reshape(b, d))
+
+
+class EditDiT(nn.Module):
+    """HunyuanVideo transformer over ``noisy ⊕ source`` (eq. 2); ``forward`` always returns the velocity ``noise - x0``.
+
+    ``prediction`` says what the transformer's output means: ``velocity`` (the pretrained T2V convention) or
+    ``source_x0``, the clean edit as a residual on the source, ``x0 = source + out``, turned into the velocity
+    ``(noisy - x0) / sigma``. With ``source_x0`` the unedited region is the identity at every noise level (a zero
+    output copies the source exactly; the output projection starts at zero), so training spends its capacity on the
+    edit itself instead of on carrying noise and source through the patch tokens (docs/sft.md, measured).
+    """
+
+    def __init__(self, transformer: HunyuanVideoTransformer3DModel, guidance: float = 6.0,
+                 prediction: str = "velocity", text_pooling: str = "mean") -> None:
+        super().__init__()
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"EditDiT prediction must be one of {PREDICTIONS}, got {prediction!r}")
+        if text_pooling not in TEXT_POOLINGS:
+            raise ValueError(f"EditDiT text_pooling must be one of {TEXT_POOLINGS}, got {text_pooling!r}")
+        self.prediction = prediction
+        self.text_pooling = text_pooling
         cfg = transformer.config
         if cfg.in_channels != 2 * cfg.out_channels:
             raise ValueError(
@@ -46,12 +92,20 @@ class EditDiT(nn.Module):
         self.latent_channels = int(cfg.out_channels)
         self.guidance = float(guidance)
         # Masked mean of the VLM tokens -> HunyuanVideo's pooled text vector (replaces the CLIP pooled output).
-        self.pooled_proj = nn.Linear(cfg.text_embed_dim, cfg.pooled_projection_dim)
+        if text_pooling == "mean":
+            self.pooled_proj = nn.Linear(cfg.text_embed_dim, cfg.pooled_projection_dim)
+        else:
+            self.text_pool = AttentionPool(cfg.text_embed_dim, cfg.pooled_projection_dim)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], guidance: float = 6.0) -> "EditDiT":
+    def from_config(cls, config: dict[str, Any], guidance: float = 6.0, prediction: str = "velocity",
+                    text_pooling: str = "mean") -> "EditDiT":
         """Random-initialised EditDiT from a transformer config (``in_channels`` = 2 * ``out_channels``)."""
-        return cls(HunyuanVideoTransformer3DModel.from_config(dict(config)), guidance)
+        dit = cls(HunyuanVideoTransformer3DModel.from_config(dict(config)), guidance, prediction, text_pooling)
+        if prediction == "source_x0":  # start as the copy-source editor (DiT's zero-initialised final layer)
+            nn.init.zeros_(dit.transformer.proj_out.weight)
+            nn.init.zeros_(dit.transformer.proj_out.bias)
+        return dit
 
     @classmethod
     def from_t2v(cls, t2v: HunyuanVideoTransformer3DModel, guidance: float = 6.0) -> "EditDiT":
@@ -78,7 +132,10 @@ class EditDiT(nn.Module):
         return cls.from_t2v(t2v, guidance)
 
     def pooled(self, text_states: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """Masked mean of the text tokens through ``pooled_proj``: ``[B, L, D] -> [B, P]``."""
+        """HunyuanVideo's pooled text vector ``[B, P]`` from the tokens ``[B, L, D]``: masked mean through
+        ``pooled_proj``, or attention pooling (``text_pooling``)."""
+        if self.text_pooling == "attention":
+            return self.text_pool(text_states, text_mask)
         m = text_mask.to(text_states.dtype).unsqueeze(-1)  # [B, L, 1]
         mean = (text_states * m).sum(1) / m.sum(1).clamp_min(1.0)  # [B, D]
         return self.pooled_proj(mean)
@@ -92,9 +149,17 @@ class EditDiT(nn.Module):
         text_mask: torch.Tensor,
         reference: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Velocity ``[B, C, F, h, w]`` for ``noisy``/``source`` ``[B, C, F, h, w]`` at noise level ``sigma`` ``[B]``."""
+        """Velocity ``[B, C, F, h, w]`` for ``noisy``/``source`` ``[B, C, F, h, w]`` at noise level ``sigma`` ``[B]`` > 0."""
         if noisy.shape != source.shape:
             raise ValueError(f"EditDiT: noisy {tuple(noisy.shape)} and source {tuple(source.shape)} differ")
+        out = self._transformer_out(noisy, source, sigma, text_states, text_mask, reference)  # [B, C, F, h, w]
+        if self.prediction == "velocity":
+            return out
+        s = sigma.to(out.dtype).reshape(-1).expand(out.shape[0]).reshape(-1, *([1] * (out.ndim - 1)))  # [B, 1, ...]
+        return (noisy - (source + out)) / s  # v = (x_sigma - x0) / sigma with x0 = source + out
+
+    def _transformer_out(self, noisy, source, sigma, text_states, text_mask, reference) -> torch.Tensor:
+        """The transformer's raw output ``[B, C, F, h, w]`` (reference frame dropped)."""
         if reference is not None:
             noisy = torch.cat([reference.to(noisy.dtype), noisy], dim=2)  # [B, C, 1+F, h, w]
             source = torch.cat([reference.to(source.dtype), source], dim=2)  # [B, C, 1+F, h, w]

@@ -75,7 +75,8 @@ def build_dit(cfg: ModelConfig, latent_channels: int, text_embed_dim: int) -> Ed
                 f"{(latent_channels, text_embed_dim)}"
             )
         return dit
-    return EditDiT.from_config(dit_config(cfg.preset, latent_channels, text_embed_dim), cfg.embedded_guidance)
+    return EditDiT.from_config(dit_config(cfg.preset, latent_channels, text_embed_dim), cfg.embedded_guidance,
+                               cfg.prediction, cfg.text_pooling)
 
 
 def build_editor(model_cfg: ModelConfig, lora_cfg: LoRAConfig | None = None) -> VideoEditor:
@@ -83,9 +84,14 @@ def build_editor(model_cfg: ModelConfig, lora_cfg: LoRAConfig | None = None) -> 
     from viva.models.checkpoint import load_base_checkpoint
     from viva.models.lora import add_lora
 
+    from viva.models.checkpoint import read_checkpoint_config
+
     dtype = torch_dtype(model_cfg.dtype)
     codec = build_codec(model_cfg)
-    vlm = VLMInstructor.from_pretrained(model_cfg.vlm, dtype, model_cfg.device, model_cfg.vlm_cache_size)
+    crop = model_cfg.vlm_crop_system
+    if model_cfg.base_checkpoint:  # the checkpoint was trained on one token layout: use it
+        crop = bool(read_checkpoint_config(model_cfg.base_checkpoint).get("vlm_crop_system", False))
+    vlm = VLMInstructor.from_pretrained(model_cfg.vlm, dtype, model_cfg.device, model_cfg.vlm_cache_size, crop)
     if model_cfg.base_checkpoint:
         dit = load_base_checkpoint(model_cfg.base_checkpoint, model_cfg.device, dtype)
         if dit.latent_channels != codec.latent_channels:

@@ -108,18 +108,22 @@ def _cache_key(instruction: str, frame: np.ndarray, reference: np.ndarray | None
 class VLMInstructor(nn.Module):
     """Frozen ``LlavaForConditionalGeneration`` + processor; ``encode`` returns cached last hidden states."""
 
-    def __init__(self, model: nn.Module, processor, cache_size: int = 4096) -> None:
+    def __init__(self, model: nn.Module, processor, cache_size: int = 4096, crop_system: bool = False) -> None:
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         self.processor = processor
         self.cache_size = int(cache_size)
+        # Keep the user turn only (first image token on): the system prompt is the same for every sample and would
+        # outnumber the instruction tokens (HunyuanVideo crops its prompt template the same way).
+        self.crop_system = bool(crop_system)
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.forward_calls = 0  # model forwards run (a cache test counts them)
         self.cache_hits = 0
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu", cache_size: int = 4096
+        cls, path: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu", cache_size: int = 4096,
+        crop_system: bool = False,
     ) -> "VLMInstructor":
         """Load a LLaVA model + processor from a hub id / local dir (``"tiny"`` = the shipped asset)."""
         from transformers import AutoProcessor, LlavaForConditionalGeneration
@@ -134,7 +138,7 @@ class VLMInstructor(nn.Module):
             processor.chat_template = CHAT_TEMPLATE
         processor.tokenizer.padding_side = "right"  # the DiT mask expects valid tokens first
         model = LlavaForConditionalGeneration.from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
-        return cls(model.to(device), processor, cache_size)
+        return cls(model.to(device), processor, cache_size, crop_system)
 
     @property
     def hidden_size(self) -> int:
@@ -157,8 +161,12 @@ class VLMInstructor(nn.Module):
         out = self.model(**inputs, output_hidden_states=True)
         last = out.hidden_states[-1]  # [n, L, D]  (eq. 1: the last hidden states)
         lengths = inputs["attention_mask"].sum(1).tolist()
+        starts = [0] * len(lengths)
+        if self.crop_system:
+            is_image = inputs["input_ids"] == self.model.config.image_token_index  # [n, L]
+            starts = [int(row.nonzero()[0, 0]) if bool(row.any()) else 0 for row in is_image]
         # right padding: valid tokens first; clone so a cache entry does not pin the whole batch tensor
-        return [last[i, : int(n)].clone() for i, n in enumerate(lengths)]
+        return [last[i, a: int(n)].clone() for i, (a, n) in enumerate(zip(starts, lengths))]
 
     def encode(
         self,

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 # (x_embedder over noisy ⊕ source), the token refiner (context_embedder), the pooled-text projection and the
 # timestep/text embedding that feeds every block's modulation.
 RESULT_FILE = "result.json"
-PROJECTOR_REFINER = ("transformer.x_embedder.", "transformer.context_embedder.", "pooled_proj.",
+PROJECTOR_REFINER = ("transformer.x_embedder.", "transformer.context_embedder.", "pooled_proj.", "text_pool.",
                      "transformer.time_text_embed.")
 
 
@@ -145,7 +145,8 @@ def build_sft_editor(cfg: SFTConfig) -> nn.Module:
     unknown = sorted(set(s.dit_overrides) - set(base))
     if unknown:
         raise ValueError(f"sft.dit_overrides: unknown transformer config keys {unknown}; known: {sorted(base)}")
-    editor.dit = EditDiT.from_config({**base, **s.dit_overrides}, m.embedded_guidance).to(m.device, torch_dtype(m.dtype))
+    dit = EditDiT.from_config({**base, **s.dit_overrides}, m.embedded_guidance, m.prediction, m.text_pooling)
+    editor.dit = dit.to(m.device, torch_dtype(m.dtype))
     if lora is not None:
         add_lora(editor.dit, lora)
     return editor
@@ -223,6 +224,8 @@ class SFTTrainer:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self._autocast()):
             v_pred = ed.velocity(noisy, source, sigma, cond, reference)  # [B, C, F', h, w]
         mask = resize_mask_to_latent(torch.from_numpy(batch.mask).to(dev), x0.shape[2:])  # [B, 1, F', h, w]
+        if s.loss_space == "x0":  # sigma^2-weighted velocity loss: the x0 error (finite as sigma -> 0)
+            return masked_flow_matching_loss(noisy - sigma.view(-1, 1, 1, 1, 1) * v_pred, x0, mask, s.mask_weight)
         return masked_flow_matching_loss(v_pred, flow_matching_target(x0, noise), mask, s.mask_weight)
 
     def _autocast(self) -> bool:

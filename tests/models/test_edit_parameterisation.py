@@ -1,0 +1,89 @@
+"""EditDiT's source_x0 prediction, attention pooling, the VLM's system-prompt crop, and their checkpoint round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from viva.models.dit import EditDiT
+from viva.models.presets import dit_config
+from viva.samplers import denoise, sigma_schedule
+
+
+def _inputs(b: int = 2, text_len: int = 6):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(b, 12, 2, 8, 8, generator=g)  # [B, C, F, h, w]
+    src = torch.randn(b, 12, 2, 8, 8, generator=g)
+    text = torch.randn(b, text_len, 64, generator=g)  # [B, L, D]
+    return x, src, text, torch.ones(b, text_len, dtype=torch.long)
+
+
+def test_source_x0_starts_as_copy_source_and_velocity_matches_its_x0() -> None:
+    torch.manual_seed(0)
+    dit = EditDiT.from_config(dit_config("tiny"), prediction="source_x0")
+    x, src, text, mask = _inputs()
+    sigma = torch.tensor([1.0, 0.3])
+    v = dit(x, src, sigma, text, mask)
+    x0 = x - sigma.view(-1, 1, 1, 1, 1) * v
+    torch.testing.assert_close(x0, src, rtol=0, atol=1e-5)  # zero output layer: x0 = source exactly
+    # A whole ODE run of the untrained editor returns the source (the copy-source baseline).
+    traj = denoise(lambda z, s: dit(z, src, s, text, mask), x, sigma_schedule(4, 3.0), kind="ode")
+    torch.testing.assert_close(traj.final, src, rtol=0, atol=1e-5)
+    with torch.no_grad():
+        dit.transformer.proj_out.bias.fill_(0.25)  # any output is a residual on the source
+    x0 = x - sigma.view(-1, 1, 1, 1, 1) * dit(x, src, sigma, text, mask)
+    torch.testing.assert_close(x0, src + 0.25, rtol=0, atol=1e-5)
+
+
+def test_attention_pooling_ignores_padding_and_reads_the_tokens() -> None:
+    torch.manual_seed(0)
+    dit = EditDiT.from_config(dit_config("tiny"), text_pooling="attention")
+    x, src, text, mask = _inputs()
+    padded = torch.cat([text, torch.randn(2, 3, 64)], dim=1)
+    pmask = torch.cat([mask, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(dit.pooled(text, mask), dit.pooled(padded, pmask))
+    other = text.clone()
+    other[:, 2] += 1.0
+    assert not torch.allclose(dit.pooled(text, mask), dit.pooled(other, mask))
+    assert not hasattr(dit, "pooled_proj")
+
+
+def test_bad_prediction_or_pooling_is_refused() -> None:
+    with pytest.raises(ValueError, match="prediction"):
+        EditDiT.from_config(dit_config("tiny"), prediction="epsilon")
+    with pytest.raises(ValueError, match="text_pooling"):
+        EditDiT.from_config(dit_config("tiny"), text_pooling="max")
+
+
+def test_vlm_crop_keeps_the_user_turn(vlm) -> None:
+    from viva.models.vlm_instructor import VLMInstructor
+
+    frame = np.zeros((32, 32, 3), np.uint8)
+    cropped = VLMInstructor(vlm.model, vlm.processor, crop_system=True)
+    full = vlm.encode(["make the red circle purple"], [frame])
+    short = cropped.encode(["make the red circle purple"], [frame])
+    n_full, n_short = int(full.mask.sum()), int(short.mask.sum())
+    assert n_short < n_full / 2  # the system prompt outnumbers the user turn
+    torch.testing.assert_close(short.hidden_states[0, :n_short], full.hidden_states[0, n_full - n_short:n_full])
+    other = cropped.encode(["make the red circle green"], [frame])
+    assert not torch.allclose(short.hidden_states, other.hidden_states)
+
+
+def test_checkpoint_records_prediction_pooling_and_crop(tmp_path) -> None:
+    import types
+
+    from viva.config import ModelConfig
+    from viva.models.checkpoint import load_base_checkpoint, read_checkpoint_config, save_base_checkpoint
+
+    torch.manual_seed(0)
+    dit = EditDiT.from_config(dit_config("tiny"), prediction="source_x0", text_pooling="attention")
+    with torch.no_grad():
+        dit.transformer.proj_out.weight.normal_()
+    save_base_checkpoint(types.SimpleNamespace(dit=dit), tmp_path / "base", ModelConfig(vlm_crop_system=True))
+    meta = read_checkpoint_config(tmp_path / "base")
+    assert (meta["prediction"], meta["text_pooling"], meta["vlm_crop_system"]) == ("source_x0", "attention", True)
+    back = load_base_checkpoint(tmp_path / "base")
+    x, src, text, mask = _inputs()
+    sigma = torch.tensor([0.7, 0.2])
+    torch.testing.assert_close(back(x, src, sigma, text, mask), dit(x, src, sigma, text, mask))
