@@ -30,6 +30,17 @@ def test_local_loop_writes_lora_metrics_and_summary(tmp_path):
     summary = (run_dir / "summary.md").read_text()
     assert "held-out weighted reward" in summary and "oracle" in summary
     assert len(_rows(run_dir, "eval")) == 2
+    # each reward term beside the weighted sum and the oracle, in train and eval rows; summary.json
+    name = cfg.rewards[0].name
+    train, evals = _rows(run_dir), _rows(run_dir, "eval")
+    assert all(r["oracle/mean"] is not None and f"reward/{name}/mean" in r for r in train)
+    assert all(f"eval/reward/{name}" in r and r["eval/oracle_mean"] is not None for r in evals)
+    report = json.loads((run_dir / "summary.json").read_text())
+    first, last = report["eval"]["first"], report["eval"]["last"]
+    assert (first["step"], last["step"]) == (0, 2) and first["reward"][name] == evals[0][f"eval/reward/{name}"]
+    assert report["eval"]["delta"]["oracle_mean"] == pytest.approx(last["oracle_mean"] - first["oracle_mean"])
+    assert report["reward_hacking"]["has_oracle"] and isinstance(report["reward_hacking"]["flagged"], bool)
+    assert not list(run_dir.glob(".*.tmp")) and "reward hacking" in summary.lower()
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -62,24 +73,6 @@ def test_bad_manifest_samples_are_rejected_and_run_continues(tmp_path):
     rejects = [json.loads(x) for x in (run_dir / "rejects.jsonl").read_text().splitlines()]
     assert {r["sample_id"] for r in rejects} == bad  # seed 0 meets all 3 bad ones before the 3rd good one; each is named
     assert _rows(run_dir)[0]["rejects"] == 3
-
-
-def test_eval_rows_terms_and_summary_json(tmp_path):
-    cfg = tiny_grpo_config(tmp_path, "grpo.eval_every=2", "grpo.eval_prompts=2",
-                           "eval_data={source: toyworld, seed: 5, split: hybrid}")
-    run_dir = run(cfg, local=True, progress=False)
-    name = cfg.rewards[0].name
-    train, evals = _rows(run_dir), _rows(run_dir, "eval")
-    assert all(r["oracle/mean"] is not None and f"reward/{name}/mean" in r for r in train)
-    assert all(f"eval/reward/{name}" in r and r["eval/oracle_mean"] is not None for r in evals)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    first, last = summary["eval"]["first"], summary["eval"]["last"]
-    assert (first["step"], last["step"]) == (0, 2)
-    assert first["reward"][name] == evals[0][f"eval/reward/{name}"]
-    assert summary["eval"]["delta"]["oracle_mean"] == pytest.approx(last["oracle_mean"] - first["oracle_mean"])
-    assert summary["reward_hacking"]["has_oracle"] and isinstance(summary["reward_hacking"]["flagged"], bool)
-    assert not list(run_dir.glob(".*.tmp"))  # written atomically
-    assert "reward hacking" in (run_dir / "summary.md").read_text().lower()
 
 
 def test_rising_reward_falling_oracle_warns_and_is_in_both_summaries(tmp_path, capsys):
