@@ -89,6 +89,10 @@ class ModelConfig:
     text_pooling: str = "mean"
 
     def __post_init__(self) -> None:
+        _require(self.prediction in ("velocity", "source_x0"), "model.prediction", self.prediction,
+                 "one of velocity | source_x0")
+        _require(self.text_pooling in ("mean", "attention"), "model.text_pooling", self.text_pooling,
+                 "one of mean | attention")
         _require(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", self.dtype,
                  "one of float32 | bfloat16 | float16")
         _require(self.backend in ("eager", "compile", "tensorrt"), "model.backend", self.backend,

@@ -148,3 +148,29 @@ def test_gradients_are_averaged_across_ranks():
     mp.start_processes(_allreduce_worker, args=(port, out), nprocs=2, join=True, start_method="fork")
     want = torch.tensor([1.5, 1.5, 1.5, 0.5, 0.5])
     assert torch.equal(out[0], want) and torch.equal(out[1], want)
+
+
+def test_x0_loss_space_is_the_sigma_squared_weighted_velocity_loss(sft_config):
+    """sft.loss_space=x0 scores ||x0_hat - x0||^2, i.e. sigma^2 ||v - v*||^2 per sample: finite for source_x0."""
+    from viva.sft.loss import add_noise
+    from viva.sft.timesteps import sample_sigmas
+    from viva.sft.trainer import step_generator
+
+    t = _trainer(sft_config("model.prediction=source_x0", "sft.loss_space=x0", "sft.mask_weight=0.0",
+                            "sft.image_prob=0.0", "sft.cond_dropout=0.0"))
+    batch = t.sampler.batch(0)
+    x0_loss = t.compute_loss(batch, 0).item()
+    # Recompute by hand: same step generator -> same sigma and noise.
+    g = step_generator(t.cfg.seed, 0, 0)
+    ed = t.editor
+    x0, src = ed.encode_videos(batch.target), ed.encode_videos(batch.source)
+    sigma = sample_sigmas(x0.shape[0], t.cfg.sft.timestep_sampling, t.cfg.sft.timestep_shift, g)
+    noise = torch.randn(x0.shape, generator=g)
+    torch.rand(x0.shape[0], generator=g)  # the dropout draw
+    cond = ed.encode_condition(list(batch.instructions), batch.source[:, 0])
+    with torch.no_grad():
+        v = ed.velocity(add_noise(x0, noise, sigma), src, sigma, cond)
+    s2 = sigma.view(-1, 1, 1, 1, 1) ** 2
+    assert x0_loss == pytest.approx(float((s2 * (v - (noise - x0)) ** 2).mean()), rel=1e-4)
+    # The untrained source_x0 editor is the copy-source editor: its x0 loss is the source-target distance.
+    assert x0_loss == pytest.approx(float(((src - x0) ** 2).mean()), rel=1e-4)
