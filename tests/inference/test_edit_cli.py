@@ -57,3 +57,23 @@ def test_edit_reports_missing_files(tmp_path: Path, base_ckpt: Path, capsys) -> 
             "-o", str(tmp_path / "o.mp4")]
     assert viva_main(args) == 2
     assert "none.mp4" in capsys.readouterr().err
+
+
+def test_unset_sampler_flags_come_from_the_checkpoint(tmp_path):
+    """`viva sft` records its eval sampler in the base checkpoint; viva edit uses it unless a flag says otherwise."""
+    import json
+
+    from viva.config import SamplerConfig
+    from viva.inference.edit import build_parser, fill_sampler_defaults
+
+    (tmp_path / "config.json").write_text(json.dumps({"format": "viva-base-checkpoint/1", "sampler": {
+        "num_steps": 7, "shift": 2.5, "guidance_scale": 1.0}}))
+    args = build_parser().parse_args(["--video", "v.mp4", "--instruction", "x", "--base", str(tmp_path), "-o", "o.mp4",
+                                      "--guidance", "3.0"])
+    fill_sampler_defaults(args)
+    assert (args.steps, args.shift, args.guidance) == (7, 2.5, 3.0)
+    (tmp_path / "config.json").write_text(json.dumps({"format": "viva-base-checkpoint/1"}))  # older checkpoint
+    args = build_parser().parse_args(["--video", "v.mp4", "--instruction", "x", "--base", str(tmp_path), "-o", "o.mp4"])
+    fill_sampler_defaults(args)
+    s = SamplerConfig()
+    assert (args.steps, args.shift, args.guidance) == (s.num_steps, s.shift, s.guidance_scale)

@@ -37,9 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora", action="append", default=[], help="LoRA dir or file, fused into the base; repeatable")
     p.add_argument("-o", "--output", required=True, help="output mp4")
     p.add_argument("--side-by-side", help="also write source | edit side by side to this mp4")
-    p.add_argument("--steps", type=int, default=s.num_steps, help=f"denoising steps (default {s.num_steps})")
-    p.add_argument("--guidance", type=float, default=s.guidance_scale, help="CFG scale on the instruction")
-    p.add_argument("--shift", type=float, default=s.shift, help="sigma schedule shift")
+    p.add_argument("--steps", type=int, help=f"denoising steps (default: the base checkpoint's recorded sampler, "
+                   f"else {s.num_steps})")
+    p.add_argument("--guidance", type=float, help=f"CFG scale on the instruction (default: the checkpoint's, else "
+                   f"{s.guidance_scale})")
+    p.add_argument("--shift", type=float, help=f"sigma schedule shift (default: the checkpoint's, else {s.shift})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bucket-size", action="store_true", help="write the bucket-sized edit (no restore)")
     p.add_argument("--area", type=int, help="bucket area in pixels (default: the preset's training area)")
@@ -61,10 +63,28 @@ MAX_SEED = 2**32 - 1
 MAX_AREA = 3840 * 2160  # 4K frames; a larger bucket would not fit in memory anyway
 
 
+def fill_sampler_defaults(args: argparse.Namespace) -> None:
+    """Unset --steps/--guidance/--shift: the sampler the base checkpoint records (`viva sft` writes its eval sampler),
+    else SamplerConfig's defaults."""
+    from viva.models.checkpoint import read_checkpoint_config
+
+    recorded: dict = {}
+    try:
+        recorded = read_checkpoint_config(args.base).get("sampler") or {}
+    except (OSError, ValueError):
+        pass  # a missing / bad base is reported by the loader with its own message
+    s = SamplerConfig()
+    for arg, key, default in (("steps", "num_steps", s.num_steps), ("guidance", "guidance_scale", s.guidance_scale),
+                              ("shift", "shift", s.shift)):
+        if getattr(args, arg) is None:
+            setattr(args, arg, type(default)(recorded.get(key, default)))
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Raise ValueError naming the first bad option (ranges, instruction, codec, LoRA files, output paths)."""
     from viva.data.video_io import CODECS
 
+    fill_sampler_defaults(args)
     if not 1 <= args.steps <= MAX_STEPS:
         raise ValueError(f"--steps must be in [1, {MAX_STEPS}], got {args.steps}")
     if not (math.isfinite(args.guidance) and 0.0 <= args.guidance <= MAX_GUIDANCE):

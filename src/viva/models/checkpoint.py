@@ -29,8 +29,9 @@ def _jsonable(obj):
     return obj
 
 
-def save_base_checkpoint(editor, out_dir: str | Path, model_cfg: ModelConfig) -> Path:
-    """Write the DiT (without LoRA; merge it first) + config.json into ``out_dir`` atomically."""
+def save_base_checkpoint(editor, out_dir: str | Path, model_cfg: ModelConfig, sampler=None) -> Path:
+    """Write the DiT (without LoRA; merge it first) + config.json into ``out_dir`` atomically; ``sampler`` (a
+    SamplerConfig) is recorded as the checkpoint's inference default (`viva edit` uses it)."""
     from viva.models.lora import has_lora
 
     dit: EditDiT = editor.dit
@@ -50,6 +51,8 @@ def save_base_checkpoint(editor, out_dir: str | Path, model_cfg: ModelConfig) ->
         "codec": model_cfg.codec,
         "codec_pretrained": model_cfg.codec_pretrained,
         "text_pooling": dit.text_pooling,
+        "sampler": None if sampler is None else {"num_steps": sampler.num_steps, "shift": sampler.shift,
+                                                 "guidance_scale": sampler.guidance_scale},
         "dtype": str(next(dit.parameters()).dtype).removeprefix("torch."),
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -316,7 +316,7 @@ class SFTTrainer:
         from viva.models.checkpoint import save_base_checkpoint
 
         with self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext():
-            save_base_checkpoint(_merged_view(self.editor), out_dir, self.cfg.model)
+            save_base_checkpoint(_merged_view(self.editor), out_dir, self.cfg.model, self.cfg.sampler)
         return out_dir
 
     def write_samples(self, step: int) -> None:
