@@ -170,12 +170,15 @@ class EditGRPO:
 
         combined = [combine(self.cfg.rewards, [per_model[m][i] for m in range(len(self.cfg.rewards))])
                     for i in range(len(groups))]
-        row = {"kind": "eval", "eval/reward_mean": float(np.mean(np.concatenate([t for t, _ in combined])))}
+        totals = np.concatenate([t for t, _ in combined])
+        # sem: standard error of the mean over the held-out prompts, the eval noise a before/after change must beat
+        row = {"kind": "eval", "eval/reward_mean": float(np.mean(totals)), "eval/reward_sem": _sem(totals)}
         for spec in self.cfg.rewards:  # each term beside the weighted sum, so a hacked term shows
             row[f"eval/reward/{spec.name}"] = float(np.mean(np.concatenate([p[spec.name] for _, p in combined])))
         oracles = [o for o in (_oracle(g) for g in groups) if o is not None]
         if oracles:
             row["eval/oracle_mean"] = float(np.mean(np.concatenate(oracles)))
+            row["eval/oracle_sem"] = _sem(np.concatenate(oracles))
         self.log.log(step, row)
         self.eval_rows.append(row | {"step": step})
         return row
@@ -206,9 +209,11 @@ class EditGRPO:
         if len(evals) >= 2:
             a, b = evals[0], evals[-1]
             lines.append(f"- held-out weighted reward: {a['eval/reward_mean']:.4f} (step {a['step']}) → "
-                         f"{b['eval/reward_mean']:.4f} (step {b['step']})")
+                         f"{b['eval/reward_mean']:.4f} (step {b['step']}); eval noise (s.e.m. over prompts) "
+                         f"±{a.get('eval/reward_sem', float('nan')):.4f}")
             if a.get("eval/oracle_mean") is not None:
-                lines.append(f"- held-out oracle score: {a['eval/oracle_mean']:.4f} → {b['eval/oracle_mean']:.4f}")
+                lines.append(f"- held-out oracle score: {a['eval/oracle_mean']:.4f} → {b['eval/oracle_mean']:.4f}; "
+                             f"eval noise ±{a.get('eval/oracle_sem', float('nan')):.4f}")
             for key in sorted(k for k in a if k.startswith("eval/reward/") and b.get(k) is not None):
                 lines.append(f"- held-out {key[len('eval/reward/'):]}: {a[key]:.4f} → {b[key]:.4f}")
         lines += [f"- {c.message()}" for c in detect(self.log.history, self.hacking_rule)]
@@ -224,7 +229,8 @@ class EditGRPO:
         def point(h: dict) -> dict:
             terms = {k[len("eval/reward/"):]: v for k, v in h.items() if k.startswith("eval/reward/")}
             return {"step": h["step"], "reward_mean": h.get("eval/reward_mean"),
-                    "oracle_mean": h.get("eval/oracle_mean"), "reward": terms}
+                    "reward_sem": h.get("eval/reward_sem"), "oracle_mean": h.get("eval/oracle_mean"),
+                    "oracle_sem": h.get("eval/oracle_sem"), "reward": terms}
 
         out: dict = {"steps": self.step, "lora_dir": str(lora_dir), "eval": None}
         if evals:
@@ -244,6 +250,11 @@ class EditGRPO:
                               for h in self.log.history),
         }
         return out
+
+
+def _sem(values: np.ndarray) -> float:
+    """Standard error of the mean (0 for a single value)."""
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
 def _oracle(group: RolloutGroup) -> Optional[np.ndarray]:

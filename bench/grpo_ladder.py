@@ -1,0 +1,122 @@
+"""The GRPO sanity ladder (docs/grpo.md), one rung per run; each prints its number. Climb it before the demo: a
+rung that fails says where the bug is.
+
+  a  single-prompt overfit: one hybrid prompt, reward = toy oracle; group-mean reward must rise >= 0.3 (or reach
+     >= 0.9) within 60 steps.
+  b  a simple learnable reward: brightness of the edit region, with kl_coef 0 and > 0; its moving average rises.
+  c  oracle as the reward: toy oracle on hybrid train prompts; held-out oracle before/after over seeds.
+  d  the shipped toy reward models as the reward (the demo setting): held-out weighted reward and oracle over seeds
+     (same as bench/grpo_demo_seeds.py).
+
+Every rung runs configs/grpo/toy.yaml in one process (``--local``, no Ray) with the rung's changes, and prints the
+reward terms beside the oracle so reward hacking shows.
+
+Run: ``python bench/grpo_ladder.py --rung a --seeds 0 [key=value ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from viva.config import RewardSpec, load_config
+from viva.rollout.driver import run
+
+RUNGS = {
+    # rung: (overrides, rewards, kl variants)
+    "a": (["data.epoch_size=1", "grpo.prompts_per_step=1", "grpo.group_size=8", "grpo.minibatch_size=8",
+           "grpo.eval_every=0", "grpo.steps=60"], [RewardSpec(name="toy_oracle")], [None]),
+    "b": (["grpo.eval_every=0", "grpo.steps=30"], [RewardSpec(name="edit_brightness")], [0.0, 0.01]),
+    "c": ([], [RewardSpec(name="toy_oracle")], [None]),
+    "d": ([], None, [None]),
+}
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def moving_average(x: list[float], w: int) -> np.ndarray:
+    """Trailing moving average of ``x`` over ``w`` points (the first w-1 points average what exists)."""
+    c = np.cumsum(np.insert(np.asarray(x, dtype=np.float64), 0, 0.0))
+    n = np.arange(1, len(x) + 1)
+    lo = np.maximum(0, n - w)
+    return (c[n] - c[lo]) / (n - lo)
+
+
+def run_rung(rung: str, seed: int, kl: float | None, tmp: str, extra: list[str]) -> dict:
+    """One run of a rung; returns its train and eval series."""
+    overrides, rewards, _ = RUNGS[rung]
+    out = f"{tmp}/{rung}-s{seed}-kl{kl}"
+    args = [f"seed={seed}", f"output_dir={out}", "logging.wandb=false", "logging.progress=false",
+            "logging.sample_every=0", "grpo.checkpoint_every=0", *overrides, *extra]
+    if kl is not None:
+        args.append(f"grpo.kl_coef={kl}")
+    cfg = load_config("configs/grpo/toy.yaml", args)
+    if rewards is not None:
+        cfg = dataclasses.replace(cfg, rewards=list(rewards))
+    rows = _rows(run(cfg, local=True, progress=False))
+    train = [r for r in rows if r.get("kind") == "train"]
+    evals = [r for r in rows if r.get("kind") == "eval"]
+    return {"reward": [r["reward/weighted/mean"] for r in train], "oracle": [r.get("oracle/mean") for r in train],
+            "evals": evals, "terms": {k: [r[k] for r in train] for k in train[0] if k.startswith("reward/")
+                                      and k.endswith("/mean") and k != "reward/weighted/mean"}}
+
+
+def _report_train(rung: str, seed: int, kl, res: dict) -> dict:
+    r = res["reward"]
+    ma = moving_average(r, 5)
+    rise = float(ma[-1] - ma[0])
+    print(f"rung {rung} seed {seed} kl {kl}: group-mean reward {r[0]:.3f} -> {r[-1]:.3f}, 5-step moving average "
+          f"{ma[0]:.3f} -> {ma[-1]:.3f} (rise {rise:+.3f}, max {float(np.max(ma)):.3f}); moving average rose in "
+          f"{int((np.diff(ma[::5]) > 0).sum())}/{len(ma[::5]) - 1} five-step windows", flush=True)
+    print("  reward per step: " + " ".join(f"{v:.2f}" for v in r))
+    if res["oracle"][0] is not None:
+        print("  oracle per step: " + " ".join(f"{v:.2f}" for v in res["oracle"]))
+    return {"rise": rise, "max": float(np.max(ma))}
+
+
+def _report_eval(rung: str, seed: int, res: dict) -> dict:
+    a, b = res["evals"][0], res["evals"][-1]
+    terms = sorted(k for k in a if k.startswith("eval/reward/"))
+    line = " ".join(f"{k[12:]} {a[k]:+.4f}->{b[k]:+.4f}" for k in terms)
+    print(f"rung {rung} seed {seed}: held-out weighted reward {a['eval/reward_mean']:+.4f} -> "
+          f"{b['eval/reward_mean']:+.4f} (eval s.e.m. {a.get('eval/reward_sem', float('nan')):.4f}); held-out oracle "
+          f"{a['eval/oracle_mean']:.4f} -> {b['eval/oracle_mean']:.4f} (s.e.m. {a.get('eval/oracle_sem', float('nan')):.4f})"
+          f" [{line}] (steps {a['step']} -> {b['step']})", flush=True)
+    return {"reward": b["eval/reward_mean"] - a["eval/reward_mean"],
+            "oracle": b["eval/oracle_mean"] - a["eval/oracle_mean"]}
+
+
+def main() -> None:
+    """Run one rung over the seeds and print its numbers (mean ± std over seeds)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rung", choices=sorted(RUNGS), required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("overrides", nargs="*", help="extra key=value overrides of configs/grpo/toy.yaml")
+    args = ap.parse_args()
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kl in RUNGS[args.rung][2]:
+            for seed in args.seeds:
+                res = run_rung(args.rung, seed, kl, tmp, args.overrides)
+                if args.rung in ("a", "b"):
+                    out.setdefault(kl, []).append(_report_train(args.rung, seed, kl, res)["rise"])
+                else:
+                    d = _report_eval(args.rung, seed, res)
+                    out.setdefault("reward", []).append(d["reward"])
+                    out.setdefault("oracle", []).append(d["oracle"])
+    sd = (lambda x: statistics.stdev(x) if len(x) > 1 else 0.0)  # noqa: E731
+    for key, vals in out.items():
+        print(f"rung {args.rung} {key}: change {statistics.mean(vals):+.4f} ± {sd(vals):.4f} over {len(vals)} "
+              f"seed(s); rose in {sum(v > 0 for v in vals)}/{len(vals)}")
+
+
+if __name__ == "__main__":
+    main()
