@@ -31,7 +31,7 @@ from viva.rollout.driver import run
 RUNGS = {
     # rung: (overrides, rewards, kl variants)
     "a": (["data.epoch_size=1", "grpo.prompts_per_step=1", "grpo.group_size=8", "grpo.minibatch_size=8",
-           "grpo.eval_every=0", "grpo.steps=60"], [RewardSpec(name="toy_oracle")], [None]),
+           "grpo.eval_every=0", "grpo.steps=60", "grpo.lr=1e-2"], [RewardSpec(name="toy_oracle")], [None]),
     "b": (["grpo.eval_every=0", "grpo.steps=30"], [RewardSpec(name="edit_brightness")], [0.0, 0.01]),
     "c": ([], [RewardSpec(name="toy_oracle")], [None]),
     "d": ([], None, [None]),
