@@ -91,7 +91,8 @@ class EditDiT(nn.Module):
         self.transformer = transformer
         self.latent_channels = int(cfg.out_channels)
         self.guidance = float(guidance)
-        # Masked mean of the VLM tokens -> HunyuanVideo's pooled text vector (replaces the CLIP pooled output).
+        # VLM tokens -> HunyuanVideo's pooled text vector (replaces the CLIP pooled output): masked mean + linear, or
+        # attention pooling. The mean path keeps its old parameter name so earlier checkpoints load.
         if text_pooling == "mean":
             self.pooled_proj = nn.Linear(cfg.text_embed_dim, cfg.pooled_projection_dim)
         else:
@@ -130,6 +131,11 @@ class EditDiT(nn.Module):
         sub = None if (Path(path) / "config.json").is_file() else "transformer"
         t2v = HunyuanVideoTransformer3DModel.from_pretrained(path, subfolder=sub, torch_dtype=dtype)
         return cls.from_t2v(t2v, guidance)
+
+    @property
+    def text_pooler(self) -> nn.Module:
+        """The module that makes the pooled text vector (``pooled_proj`` or ``text_pool``)."""
+        return self.pooled_proj if self.text_pooling == "mean" else self.text_pool
 
     def pooled(self, text_states: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """HunyuanVideo's pooled text vector ``[B, P]`` from the tokens ``[B, L, D]``: masked mean through

@@ -117,8 +117,7 @@ class VideoEditor(nn.Module):
             return list(self.dit.parameters())
         if what == "projector_refiner":
             t = self.dit.transformer
-            pool = self.dit.pooled_proj if self.dit.text_pooling == "mean" else self.dit.text_pool
-            mods = (t.x_embedder, t.context_embedder, pool)
+            mods = (t.x_embedder, t.context_embedder, self.dit.text_pooler)
             return [p for m in mods for p in m.parameters()]
         if what == "lora":
             return [p for n, p in self.dit.named_parameters() if "lora_" in n]

@@ -81,10 +81,8 @@ def build_dit(cfg: ModelConfig, latent_channels: int, text_embed_dim: int) -> Ed
 
 def build_editor(model_cfg: ModelConfig, lora_cfg: LoRAConfig | None = None) -> VideoEditor:
     """ModelConfig -> VideoEditor (base checkpoint if set, else the preset), optionally with a LoRA adapter."""
-    from viva.models.checkpoint import load_base_checkpoint
+    from viva.models.checkpoint import load_base_checkpoint, read_checkpoint_config
     from viva.models.lora import add_lora
-
-    from viva.models.checkpoint import read_checkpoint_config
 
     dtype = torch_dtype(model_cfg.dtype)
     codec = build_codec(model_cfg)
