@@ -311,6 +311,9 @@ class SFTSection:
     schedule: str = "cosine"  # constant | cosine | linear
     max_grad_norm: float = 1.0
     mask_weight: float = 1.0  # w_m in (1 + w_m * M) * L_FM; 0 disables the masked weighting
+    # none: eq. 3 averaged over the whole latent; area: the masked term averaged over each sample's edit region, so a
+    # small object edit weighs as much as a background change (viva.sft.loss).
+    mask_normalization: str = "none"
     # velocity: ||v - v*||^2 (rectified flow); x0: ||x0_hat - x0||^2 = sigma^2 ||v - v*||^2, the weighting that stays
     # finite for prediction=source_x0 (whose velocity divides by sigma).
     loss_space: str = "velocity"
@@ -341,7 +344,7 @@ class SFTSection:
         choices = {"schedule": ("constant", "cosine", "linear"),
                    "timestep_sampling": ("uniform", "logit_normal", "shifted"),
                    "trainable": ("full", "projector_refiner", "lora"), "mixed_precision": ("bf16", "none"),
-                   "loss_space": ("velocity", "x0")}
+                   "loss_space": ("velocity", "x0"), "mask_normalization": ("none", "area")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"sft.{key} must be one of {allowed}, got {getattr(self, key)!r}")

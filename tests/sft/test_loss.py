@@ -24,6 +24,21 @@ def test_mask_weights_only_the_edited_region():
     assert masked_flow_matching_loss(pred, target, mask, 3.0).item() == pytest.approx(7 / 4)
 
 
+def test_area_normalization_weighs_a_small_edit_like_a_large_one():
+    pred, target = torch.zeros(2, 2, 1, 4, 4), torch.ones(2, 2, 1, 4, 4)  # unit error everywhere
+    mask = torch.zeros(2, 1, 1, 4, 4)
+    mask[0, ..., 0, 0] = 1.0  # sample 0: one of 16 cells edited
+    mask[1] = 1.0  # sample 1: every cell edited
+    plain = masked_flow_matching_loss_per_sample(pred, target, mask, 3.0)
+    area = masked_flow_matching_loss_per_sample(pred, target, mask, 3.0, "area")
+    assert plain.tolist() == pytest.approx([1 + 3 / 16, 4.0])  # the small edit's term is diluted 16x
+    assert area.tolist() == pytest.approx([4.0, 4.0])  # mean(L_FM) + w * (mean over the edit region)
+    empty = masked_flow_matching_loss_per_sample(pred, target, torch.zeros(2, 1, 1, 4, 4), 3.0, "area")
+    assert empty.tolist() == pytest.approx([1.0, 1.0])  # no edit region: plain L_FM, no division by zero
+    with pytest.raises(ValueError, match="normalization"):
+        masked_flow_matching_loss(pred, target, mask, 1.0, "pixels")
+
+
 def test_masked_loss_gradient_is_larger_inside_the_mask():
     pred = torch.zeros(1, 1, 1, 1, 2, requires_grad=True)
     target = torch.ones(1, 1, 1, 1, 2)

@@ -225,8 +225,10 @@ class SFTTrainer:
             v_pred = ed.velocity(noisy, source, sigma, cond, reference)  # [B, C, F', h, w]
         mask = resize_mask_to_latent(torch.from_numpy(batch.mask).to(dev), x0.shape[2:])  # [B, 1, F', h, w]
         if s.loss_space == "x0":  # sigma^2-weighted velocity loss: the x0 error (finite as sigma -> 0)
-            return masked_flow_matching_loss(noisy - sigma.view(-1, 1, 1, 1, 1) * v_pred, x0, mask, s.mask_weight)
-        return masked_flow_matching_loss(v_pred, flow_matching_target(x0, noise), mask, s.mask_weight)
+            return masked_flow_matching_loss(noisy - sigma.view(-1, 1, 1, 1, 1) * v_pred, x0, mask, s.mask_weight,
+                                             s.mask_normalization)
+        return masked_flow_matching_loss(v_pred, flow_matching_target(x0, noise), mask, s.mask_weight,
+                                         s.mask_normalization)
 
     def _autocast(self) -> bool:
         return self.device.type == "cuda" and self.cfg.sft.mixed_precision == "bf16"
