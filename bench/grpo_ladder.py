@@ -90,6 +90,8 @@ def _report_eval(rung: str, seed: int, res: dict) -> dict:
           f"{b['eval/reward_mean']:+.4f} (eval s.e.m. {a.get('eval/reward_sem', float('nan')):.4f}); held-out oracle "
           f"{a['eval/oracle_mean']:.4f} -> {b['eval/oracle_mean']:.4f} (s.e.m. {a.get('eval/oracle_sem', float('nan')):.4f})"
           f" [{line}] (steps {a['step']} -> {b['step']})", flush=True)
+    print("  held-out oracle per eval: " + " ".join(f"{e['step']}:{e['eval/oracle_mean']:.4f}" for e in res["evals"])
+          + "; weighted reward per eval: " + " ".join(f"{e['eval/reward_mean']:+.4f}" for e in res["evals"]))
     return {"reward": b["eval/reward_mean"] - a["eval/reward_mean"],
             "oracle": b["eval/oracle_mean"] - a["eval/oracle_mean"]}
 

@@ -132,3 +132,26 @@ def test_eval_toy_prints_static_metrics_and_rollout_correlations(capsys):
     assert set(agree["spearman"]["weighted"]) == {"across", "within", "groups_skipped"}
     assert -1.0 <= agree["spearman"]["weighted"]["across"] <= 1.0
     assert "| reward | across | within group |" in out and "clip_if_target_beats_1frame" in report
+
+
+def test_rollout_candidates_are_oracle_scored_base_rollouts_on_train_prompts():
+    from viva.data.toyworld import ToyWorld, oracle_score
+    from viva.rewards.toy_negatives import NUM_CANDIDATES
+    from viva.rewards.train_toy import ToyTrainConfig, concat_candidates, make_candidates, make_rollout_candidates
+
+    cfg = ToyTrainConfig(rollout_prompts=2, threads=1)
+    c = make_rollout_candidates(cfg, log=lambda *_: None)
+    assert c.frames.shape == (2, NUM_CANDIDATES, 32, 32, 3) and c.frames.dtype == np.uint8
+    assert c.kinds[0] == ["target", "source"] + ["rollout"] * (NUM_CANDIDATES - 2)
+    assert c.oracle[:, 0] == pytest.approx([1.0, 1.0])  # the target scores perfectly
+    hybrid = ToyWorld(seed=0).split("hybrid").sample(200_000)  # train split: held-out eval prompts are never used
+    assert c.t_edit[0] == hybrid.edit_caption and c.captions[0][:2] == [hybrid.edit_caption, hybrid.source_caption]
+    f = next(i for i in range(hybrid.target_video.shape[0]) if np.array_equal(hybrid.target_video[i], c.frames[0, 0]))
+    np.testing.assert_array_equal(c.frames[0, 1], hybrid.source_video[f])  # one frame index for the whole row
+    assert c.oracle[0, 1] == pytest.approx(oracle_score(hybrid.source_video, hybrid).total)
+    assert len(set(np.round(c.oracle[:, 2:].ravel(), 6))) > 2  # the rollouts differ, and so do their scores
+    both = concat_candidates(make_candidates(0, 3), c)
+    assert both.frames.shape[0] == 5 and both.kinds[3][2] == "rollout"
+    three = type(c)(c.frames[:, :3], c.oracle[:, :3], c.captions, c.t_src, c.t_edit, c.kinds)
+    with pytest.raises(ValueError, match="candidate rows differ"):
+        concat_candidates(both, three)

@@ -40,6 +40,12 @@ def test_local_loop_writes_lora_metrics_and_summary(tmp_path):
     assert (first["step"], last["step"]) == (0, 2) and first["reward"][name] == evals[0][f"eval/reward/{name}"]
     assert report["eval"]["delta"]["oracle_mean"] == pytest.approx(last["oracle_mean"] - first["oracle_mean"])
     assert report["reward_hacking"]["has_oracle"] and isinstance(report["reward_hacking"]["flagged"], bool)
+    # per-prompt eval values (same prompts and seeds each eval): the change's paired s.e.m.
+    a, b = evals[0]["eval/oracle_per_prompt"], evals[-1]["eval/oracle_per_prompt"]
+    assert len(a) == 2 and sum(a) / 2 == pytest.approx(evals[0]["eval/oracle_mean"])
+    d = [y - x for x, y in zip(a, b)]
+    assert report["eval"]["delta"]["oracle_paired_sem"] == pytest.approx(abs(d[0] - d[1]) / 2, abs=1e-5)
+    assert "paired s.e.m." in summary
     assert not list(run_dir.glob(".*.tmp")) and "reward hacking" in summary.lower()
 
 

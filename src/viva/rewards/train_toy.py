@@ -4,6 +4,10 @@ The CLIP: symmetric InfoNCE on toy frames <-> captions, where each edit brings i
 a partly applied edit, the edit applied to the wrong object: ``viva.rewards.toy_negatives``), plus pairwise ranking
 losses that order CLIP-IF (eq. 4) and CLIP-SP (eq. 5) of graded candidate edits as the toy oracle orders them.
 PickScore: the CLIP fine-tuned with a Bradley-Terry loss on the same oracle-ordered candidate pairs.
+With ``rollout_prompts > 0`` the candidates also include groups of the base editor's own rollouts (sampled as
+Edit-GRPO samples them, on train-split prompts) ranked by the oracle: the on-policy preference data a reward model
+is trained on (PickScore's are human choices between model samples; here the oracle chooses), so the rewards order
+the edits GRPO actually compares within a group, artifacts included.
 Run: ``viva rewards train-toy --out src/viva/assets/rewards --seed 0``
 """
 
@@ -42,6 +46,10 @@ class ToyTrainConfig:
     pickscore_lr: float = 5e-4
     weight_decay: float = 0.05
     threads: int = 1  # other processes share the CPU
+    # On-policy preference data: train-split prompts (half hybrid, half single edits) whose base-editor rollouts join
+    # the candidates, NUM_CANDIDATES - 2 rollouts each (+ target and source); 0 = synthetic candidates only.
+    rollout_prompts: int = 0
+    rollout_config: str = "configs/grpo/toy.yaml"  # sampler and base checkpoint of the rollouts
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,48 @@ def make_candidates(seed: int, num: int, split: str = "train", hybrid_fraction: 
         kinds.append(c.kinds)
     return CandidateData(np.stack(frames), np.stack(oracle), caps, [s.source_caption for s in samples],
                          [s.edit_caption for s in samples], kinds)
+
+
+def make_rollout_candidates(cfg: ToyTrainConfig, log: Any = print) -> CandidateData:
+    """Groups of base-editor rollouts on train-split prompts, scored by the oracle, as candidate rows:
+    ``[target, source, rollout_1 .. rollout_{K-2}]``, one random frame per row (the same frame for all K)."""
+    from viva.config import load_config
+    from viva.data.toyworld import ToyWorld, oracle_score
+    from viva.rewards.toy_negatives import NUM_CANDIDATES
+    from viva.rollout.driver import group_seed
+    from viva.rollout.group import GroupRequest
+    from viva.rollout.worker import RolloutWorker
+
+    grpo = load_config(cfg.rollout_config, [f"cluster.torch_threads={cfg.threads}"])
+    world = ToyWorld(seed=cfg.seed)  # train splits only: held-out prompts (eval_data, split heldout) stay unseen
+    n_hyb = cfg.rollout_prompts // 2
+    prompts = ([world.split("hybrid").sample(200_000 + i) for i in range(n_hyb)]
+               + [world.split("train").sample(200_000 + i) for i in range(cfg.rollout_prompts - n_hyb)])
+    worker = RolloutWorker(grpo)
+    rng = np.random.default_rng([cfg.seed, 5])
+    frames, oracle, t0 = [], [], time.time()
+    for i, p in enumerate(prompts):
+        g = worker.sample_group(GroupRequest(step=0, group_index=i, prompt=p, group_size=NUM_CANDIDATES - 2,
+                                             seed=group_seed(cfg.seed + 11, 0, i)))
+        videos = [p.target_video, p.source_video, *g.edited_videos]  # K x [F, H, W, 3]
+        f = int(rng.integers(p.source_video.shape[0]))
+        frames.append(np.stack([v[f] for v in videos]))  # [K, H, W, 3]
+        oracle.append([oracle_score(v, p).total for v in videos])
+        if (i + 1) % 50 == 0:
+            log(f"rollout candidates: {i + 1}/{len(prompts)} prompts in {time.time() - t0:.0f} s")
+    k = NUM_CANDIDATES
+    return CandidateData(np.stack(frames), np.asarray(oracle, dtype=np.float32),
+                         [[p.edit_caption, p.source_caption] + [None] * (k - 2) for p in prompts],
+                         [p.source_caption for p in prompts], [p.edit_caption for p in prompts],
+                         [["target", "source"] + ["rollout"] * (k - 2) for _ in prompts])
+
+
+def concat_candidates(a: CandidateData, b: CandidateData) -> CandidateData:
+    """Rows of ``a`` then rows of ``b`` (same K)."""
+    if a.frames.shape[1:] != b.frames.shape[1:]:
+        raise ValueError(f"candidate rows differ: {a.frames.shape[1:]} vs {b.frames.shape[1:]}")
+    return CandidateData(np.concatenate([a.frames, b.frames]), np.concatenate([a.oracle, b.oracle]),
+                         a.captions + b.captions, a.t_src + b.t_src, a.t_edit + b.t_edit, a.kinds + b.kinds)
 
 
 class CompactTokens:
@@ -259,6 +309,8 @@ def run(out_dir: Path, cfg: ToyTrainConfig, log: Any = print) -> Dict[str, Any]:
     torch.manual_seed(cfg.seed)
     t0 = time.time()
     data = make_candidates(cfg.seed, cfg.num_pairs, "train", cfg.hybrid_fraction)
+    if cfg.rollout_prompts > 0:
+        data = concat_candidates(data, make_rollout_candidates(cfg, log))
     captions = [c for row in data.captions for c in row if c is not None]
     vocab = CompactTokens(build_toy_clip()[1], data.t_src + data.t_edit + captions + _extra_captions())
     log(f"{cfg.num_pairs} edits x {data.frames.shape[1]} candidates rendered in {time.time() - t0:.0f} s")

@@ -172,13 +172,16 @@ class EditGRPO:
                     for i in range(len(groups))]
         totals = np.concatenate([t for t, _ in combined])
         # sem: standard error of the mean over the held-out prompts, the eval noise a before/after change must beat
-        row = {"kind": "eval", "eval/reward_mean": float(np.mean(totals)), "eval/reward_sem": _sem(totals)}
+        row = {"kind": "eval", "eval/reward_mean": float(np.mean(totals)), "eval/reward_sem": _sem(totals),
+               # per prompt (same prompts and seeds at every eval): the before/after change is a paired difference
+               "eval/reward_per_prompt": [round(float(v), 6) for v in totals]}
         for spec in self.cfg.rewards:  # each term beside the weighted sum, so a hacked term shows
             row[f"eval/reward/{spec.name}"] = float(np.mean(np.concatenate([p[spec.name] for _, p in combined])))
         oracles = [o for o in (_oracle(g) for g in groups) if o is not None]
         if oracles:
             row["eval/oracle_mean"] = float(np.mean(np.concatenate(oracles)))
             row["eval/oracle_sem"] = _sem(np.concatenate(oracles))
+            row["eval/oracle_per_prompt"] = [round(float(v), 6) for v in np.concatenate(oracles)]
         self.log.log(step, row)
         self.eval_rows.append(row | {"step": step})
         return row
@@ -214,6 +217,11 @@ class EditGRPO:
             if a.get("eval/oracle_mean") is not None:
                 lines.append(f"- held-out oracle score: {a['eval/oracle_mean']:.4f} → {b['eval/oracle_mean']:.4f}; "
                              f"eval noise ±{a.get('eval/oracle_sem', float('nan')):.4f}")
+            for what in ("reward", "oracle"):
+                d = paired_change(a, b, what)
+                if d is not None:
+                    lines.append(f"- held-out {what} change {d[0]:+.4f} ± {d[1]:.4f} (paired s.e.m. over the "
+                                 f"{d[2]} prompts: same prompts and sampling seeds at every eval)")
             for key in sorted(k for k in a if k.startswith("eval/reward/") and b.get(k) is not None):
                 lines.append(f"- held-out {key[len('eval/reward/'):]}: {a[key]:.4f} → {b[key]:.4f}")
         lines += [f"- {c.message()}" for c in detect(self.log.history, self.hacking_rule)]
@@ -239,6 +247,9 @@ class EditGRPO:
                      for k in ("reward_mean", "oracle_mean")}
             delta["reward"] = {k: last["reward"][k] - v for k, v in first["reward"].items()
                                if v is not None and last["reward"].get(k) is not None}
+            for what in ("reward", "oracle"):
+                d = paired_change(evals[0], evals[-1], what)
+                delta[f"{what}_paired_sem"] = d[1] if d is not None else None
             out["eval"] = {"first": first, "last": last, "delta": delta, "num_evals": len(evals)}
         checks = detect(self.log.history, self.hacking_rule)
         out["reward_hacking"] = {
@@ -255,6 +266,16 @@ class EditGRPO:
 def _sem(values: np.ndarray) -> float:
     """Standard error of the mean (0 for a single value)."""
     return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def paired_change(first: dict, last: dict, what: str) -> Optional[tuple[float, float, int]]:
+    """(mean change, s.e.m. of the per-prompt changes, prompts) of ``eval/<what>_per_prompt`` between two eval rows;
+    None when a row lacks them (older runs) or the prompts differ in number."""
+    a, b = first.get(f"eval/{what}_per_prompt"), last.get(f"eval/{what}_per_prompt")
+    if not a or not b or len(a) != len(b):
+        return None
+    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    return float(d.mean()), _sem(d), len(d)
 
 
 def _oracle(group: RolloutGroup) -> Optional[np.ndarray]:
