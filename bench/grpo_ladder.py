@@ -11,7 +11,7 @@ rung that fails says where the bug is.
 Every rung runs configs/grpo/toy.yaml in one process (``--local``, no Ray) with the rung's changes, and prints the
 reward terms beside the oracle so reward hacking shows.
 
-Run: ``python bench/grpo_ladder.py --rung a --seeds 0 [key=value ...]``
+Run: ``python bench/grpo_ladder.py --rung a --seeds 0,1,2 [key=value ...]``
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ def main() -> None:
     """Run one rung over the seeds and print its numbers (mean ± std over seeds)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rung", choices=sorted(RUNGS), required=True)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 1,2,3")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides of configs/grpo/toy.yaml")
     args = ap.parse_args()
+    args.seeds = [int(x) for x in args.seeds.split(",")]
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kl in RUNGS[args.rung][2]:
