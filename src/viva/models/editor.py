@@ -109,16 +109,3 @@ class VideoEditor(nn.Module):
         )  # [2B, C, F, h, w]
         v_cond, v_null = v.chunk(2)
         return v_null + guidance_scale * (v_cond - v_null)
-
-    def trainable_parameters(self, what: str = "full") -> list[nn.Parameter]:
-        """SFT parameter set: ``full`` (whole DiT) | ``projector_refiner`` (x_embedder, token refiner, pooled_proj)
-        | ``lora`` (adapter weights only). The VLM and codec are always frozen."""
-        if what == "full":
-            return list(self.dit.parameters())
-        if what == "projector_refiner":
-            t = self.dit.transformer
-            mods = (t.x_embedder, t.context_embedder, self.dit.text_pooler)
-            return [p for m in mods for p in m.parameters()]
-        if what == "lora":
-            return [p for n, p in self.dit.named_parameters() if "lora_" in n]
-        raise ValueError(f"trainable must be full | projector_refiner | lora, got {what!r}")

@@ -48,14 +48,13 @@ class RayExecutor:
     def _start_roles(self) -> None:
         """Reserve placement, start learners, rollout actors and reward pools, then push the first adapter."""
         from viva.cluster.actor_group import ActorGroup
-        from viva.cluster.placement import RoleResources, plan_placement
+        from viva.cluster.placement import RoleResources, plan_placement, roles_from_config
         from viva.learner.worker import LearnerWorker
         from viva.rewards.worker import RewardWorker
         from viva.rollout.worker import RolloutWorker
 
         cfg, c = self.cfg, self.cfg.cluster
-        roles = {"rollout": RoleResources(c.num_rollout_actors, c.rollout_num_cpus, c.rollout_num_gpus),
-                 "learner": RoleResources(c.num_learner_workers, c.learner_num_cpus, c.learner_num_gpus)}
+        roles = roles_from_config(c)
         for spec in cfg.rewards:
             roles[f"reward:{spec.name}"] = RoleResources(spec.num_actors, spec.num_cpus, spec.num_gpus)
         self.placement = plan_placement(c, roles)

@@ -1,4 +1,4 @@
-"""viva.samplers: sigma schedule, ODE / Flow-SDE / CPS steps, CFG and the one denoising loop (sigma = 1 is noise).
+"""viva.samplers: sigma schedule, ODE / Flow-SDE / CPS steps and the one denoising loop (sigma = 1 is noise).
 
 Conventions and equations: docs/samplers.md.
 """
@@ -6,7 +6,6 @@ Conventions and equations: docs/samplers.md.
 from viva.samplers.cps import cps_step
 from viva.samplers.denoise import denoise, step_is_stochastic, step_log_prob
 from viva.samplers.flow_sde import sde_step
-from viva.samplers.guidance import cfg_combine
 from viva.samplers.ode import ode_step
 from viva.samplers.schedule import sigma_schedule
 from viva.samplers.step_output import StepOutput, gaussian_log_prob
@@ -15,7 +14,6 @@ from viva.samplers.trajectory import Trajectory, sde_window, trained_step_indice
 __all__ = [
     "StepOutput",
     "Trajectory",
-    "cfg_combine",
     "cps_step",
     "denoise",
     "gaussian_log_prob",
