@@ -155,3 +155,12 @@ def test_rollout_candidates_are_oracle_scored_base_rollouts_on_train_prompts():
     three = type(c)(c.frames[:, :3], c.oracle[:, :3], c.captions, c.t_src, c.t_edit, c.kinds)
     with pytest.raises(ValueError, match="candidate rows differ"):
         concat_candidates(both, three)
+
+
+def test_toy_train_config_rejects_step_counts_torch_cannot_schedule():
+    from viva.rewards.train_toy import ToyTrainConfig
+
+    with pytest.raises(ValueError, match="clip_steps must be >= 3, got 2"):
+        ToyTrainConfig(clip_steps=2)
+    with pytest.raises(ValueError, match="rollout_prompts"):
+        ToyTrainConfig(rollout_prompts=-1)

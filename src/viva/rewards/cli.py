@@ -1,6 +1,6 @@
 """`viva rewards`: list the reward models, train or evaluate the toy ones.
 
-Run: ``viva rewards list`` | ``viva rewards train-toy --out src/viva/assets/rewards --seed 0`` |
+Run: ``viva rewards list`` | ``viva rewards train-toy --out src/viva/assets/rewards --seed 0 --rollout-prompts 240`` |
 ``viva rewards eval-toy [--weights DIR] [--checkpoint DIR] [--prompts 6] [--group-size 4]``
 (rank agreement with the oracle on base rollouts; ~1-2 min on 2 CPU cores at the defaults)
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -56,13 +57,19 @@ def _list() -> int:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from viva.rewards.toy_eval import evaluate_toy_models
     from viva.rewards.train_toy import ToyTrainConfig, run
 
     overrides = {k: getattr(args, k) for k in ("clip_steps", "pickscore_steps", "num_pairs", "threads",
                                                   "rollout_prompts")
                  if getattr(args, k) is not None}
-    cfg = dataclasses.replace(ToyTrainConfig(seed=args.seed), **overrides)
-    run(Path(args.out), cfg)
+    try:
+        cfg = dataclasses.replace(ToyTrainConfig(seed=args.seed), **overrides)
+    except ValueError as e:
+        print(f"viva rewards train-toy: {e}", file=sys.stderr)
+        return 2
+    timing = run(Path(args.out), cfg)
+    print(json.dumps({**evaluate_toy_models(Path(args.out), seed=cfg.seed), **timing}, indent=2))
     return 0
 
 

@@ -8,7 +8,8 @@ With ``rollout_prompts > 0`` the candidates also include groups of the base edit
 Edit-GRPO samples them, on train-split prompts) ranked by the oracle: the on-policy preference data a reward model
 is trained on (PickScore's are human choices between model samples; here the oracle chooses), so the rewards order
 the edits GRPO actually compares within a group, artifacts included.
-Run: ``viva rewards train-toy --out src/viva/assets/rewards --seed 0``
+Run: ``viva rewards train-toy --out src/viva/assets/rewards --seed 0 --rollout-prompts 240 --threads 2`` (the shipped
+weights; docs/rewards.md)
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class ToyTrainConfig:
     # the candidates, NUM_CANDIDATES - 2 rollouts each (+ target and source); 0 = synthetic candidates only.
     rollout_prompts: int = 0
     rollout_config: str = "configs/grpo/toy.yaml"  # sampler and base checkpoint of the rollouts
+
+    def __post_init__(self) -> None:
+        # OneCycleLR needs a warm-up and a decay phase: fewer than 3 CLIP steps divide by zero inside torch.
+        for key, low in (("clip_steps", 3), ("pickscore_steps", 1), ("num_pairs", 1), ("rollout_prompts", 0)):
+            if getattr(self, key) < low:
+                raise ValueError(f"toy reward training: {key} must be >= {low}, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)
@@ -302,9 +309,8 @@ def _save(model: Any, vocab: CompactTokens, path: Path, meta: Dict[str, str]) ->
 
 
 def run(out_dir: Path, cfg: ToyTrainConfig, log: Any = print) -> Dict[str, Any]:
-    """Train both models, write them to ``out_dir`` and return their held-out metrics."""
-    from viva.rewards.toy_eval import evaluate_toy_models
-
+    """Train both models and write them to ``out_dir``; returns ``{"train_seconds": ...}``. Their held-out metrics
+    come from ``viva.rewards.toy_eval.evaluate_toy_models(out_dir)`` (``viva rewards train-toy`` prints both)."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
@@ -320,10 +326,7 @@ def run(out_dir: Path, cfg: ToyTrainConfig, log: Any = print) -> Dict[str, Any]:
     out_dir = Path(out_dir)
     _save(clip, vocab, out_dir / WEIGHT_FILES["clip"], meta)
     _save(pick, vocab, out_dir / WEIGHT_FILES["pickscore"], meta)
-    metrics = evaluate_toy_models(out_dir, seed=cfg.seed)
-    metrics["train_seconds"] = round(time.time() - t0, 1)
-    log(json.dumps(metrics, indent=2))
-    return metrics
+    return {"train_seconds": round(time.time() - t0, 1)}
 
 
 def _extra_captions() -> List[str]:

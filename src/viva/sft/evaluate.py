@@ -94,7 +94,7 @@ def write_sample_grid(editor, cfg: SFTConfig, path: Path) -> Path:
 
 def _editor_for(cfg: SFTConfig, checkpoint: Optional[str]):
     from viva.models.presets import build_editor
-    from viva.sft.trainer import build_sft_editor
+    from viva.sft.model import build_sft_editor
 
     if checkpoint == "copy-source":
         return None

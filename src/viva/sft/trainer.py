@@ -33,6 +33,7 @@ from viva.sft.data import MixedPairSampler, PairBatch
 from viva.sft.ema import EMA
 from viva.sft.loss import add_noise, flow_matching_target, masked_flow_matching_loss, resize_mask_to_latent
 from viva.sft.metrics import MetricsLogger
+from viva.sft.model import build_sft_editor
 from viva.sft.pair_sources import build_pair_sources
 from viva.sft.timesteps import sample_sigmas
 from viva.sft.train_state import (TrainStateMeta, latest_checkpoint, load_train_state, save_train_state)
@@ -125,31 +126,6 @@ def allreduce_mean_grads(params: List[nn.Parameter], world_size: int) -> None:
         n = g.numel()
         p.grad = flat[offset:offset + n].view_as(p).clone()
         offset += n
-
-
-def build_sft_editor(cfg: SFTConfig) -> nn.Module:
-    """The editor SFT starts from: ``build_editor`` (+ LoRA), or a from-scratch DiT patched by ``sft.dit_overrides``."""
-    from viva.models.dit import EditDiT
-    from viva.models.lora import add_lora
-    from viva.models.presets import build_editor, dit_config, torch_dtype
-
-    m, s = cfg.model, cfg.sft
-    lora = cfg.lora if s.trainable == "lora" else None
-    if not s.dit_overrides:
-        return build_editor(m, lora)
-    if m.base_checkpoint or m.dit_pretrained:
-        raise ValueError("sft.dit_overrides applies to a DiT trained from scratch; unset model.base_checkpoint "
-                         "and model.dit_pretrained, or drop the overrides")
-    editor = build_editor(m)
-    base = dit_config(m.preset, editor.codec.latent_channels, editor.vlm.hidden_size)
-    unknown = sorted(set(s.dit_overrides) - set(base))
-    if unknown:
-        raise ValueError(f"sft.dit_overrides: unknown transformer config keys {unknown}; known: {sorted(base)}")
-    dit = EditDiT.from_config({**base, **s.dit_overrides}, m.embedded_guidance, m.prediction, m.text_pooling)
-    editor.dit = dit.to(m.device, torch_dtype(m.dtype))
-    if lora is not None:
-        add_lora(editor.dit, lora)
-    return editor
 
 
 class SFTTrainer:

@@ -1,0 +1,36 @@
+"""The editor an SFT run trains: ``build_editor`` (+ LoRA), or a from-scratch DiT patched by ``sft.dit_overrides``.
+
+Its own module so the trainer and the evaluation (which rebuilds the same architecture for a train-state
+checkpoint) both import it without importing each other.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from viva.config import SFTConfig
+
+
+def build_sft_editor(cfg: SFTConfig) -> nn.Module:
+    """The editor SFT starts from: ``build_editor`` (+ LoRA), or a from-scratch DiT patched by ``sft.dit_overrides``."""
+    from viva.models.dit import EditDiT
+    from viva.models.lora import add_lora
+    from viva.models.presets import build_editor, dit_config, torch_dtype
+
+    m, s = cfg.model, cfg.sft
+    lora = cfg.lora if s.trainable == "lora" else None
+    if not s.dit_overrides:
+        return build_editor(m, lora)
+    if m.base_checkpoint or m.dit_pretrained:
+        raise ValueError("sft.dit_overrides applies to a DiT trained from scratch; unset model.base_checkpoint "
+                         "and model.dit_pretrained, or drop the overrides")
+    editor = build_editor(m)
+    base = dit_config(m.preset, editor.codec.latent_channels, editor.vlm.hidden_size)
+    unknown = sorted(set(s.dit_overrides) - set(base))
+    if unknown:
+        raise ValueError(f"sft.dit_overrides: unknown transformer config keys {unknown}; known: {sorted(base)}")
+    dit = EditDiT.from_config({**base, **s.dit_overrides}, m.embedded_guidance, m.prediction, m.text_pooling)
+    editor.dit = dit.to(m.device, torch_dtype(m.dtype))
+    if lora is not None:
+        add_lora(editor.dit, lora)
+    return editor
