@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -98,18 +98,30 @@ def heldout_prompts(grpo: Any, cfg: AgreementConfig) -> List[Any]:
             + [world.split("heldout").sample(i) for i in range(cfg.num_single)])
 
 
-def sample_rollouts(grpo: Any, cfg: AgreementConfig) -> Rollouts:
-    """G stochastic rollouts per held-out prompt with the GRPO rollout sampler, and their oracle scores."""
-    from viva.data.toyworld import oracle_score
+def sample_groups(grpo: Any, prompts: Sequence[Any], group_size: int, seed: int,
+                  log: Optional[Callable[[str], None]] = None) -> List[Any]:
+    """One group of ``group_size`` rollouts per prompt, sampled as Edit-GRPO samples them
+    (``RolloutWorker.sample_group`` with the config's sampler; group i seeded by ``group_seed(seed, 0, i)``)."""
     from viva.rollout.driver import group_seed
     from viva.rollout.group import GroupRequest
     from viva.rollout.worker import RolloutWorker
 
-    t0 = time.perf_counter()
     worker = RolloutWorker(grpo)
-    groups = [worker.sample_group(GroupRequest(step=0, group_index=i, prompt=p, group_size=cfg.group_size,
-                                               seed=group_seed(cfg.seed + 7, 0, i)))
-              for i, p in enumerate(heldout_prompts(grpo, cfg))]
+    groups, t0 = [], time.perf_counter()
+    for i, p in enumerate(prompts):
+        groups.append(worker.sample_group(GroupRequest(step=0, group_index=i, prompt=p, group_size=group_size,
+                                                       seed=group_seed(seed, 0, i))))
+        if log is not None and (i + 1) % 50 == 0:
+            log(f"rollouts: {i + 1}/{len(prompts)} prompts in {time.perf_counter() - t0:.0f} s")
+    return groups
+
+
+def sample_rollouts(grpo: Any, cfg: AgreementConfig) -> Rollouts:
+    """G stochastic rollouts per held-out prompt with the GRPO rollout sampler, and their oracle scores."""
+    from viva.data.toyworld import oracle_score
+
+    t0 = time.perf_counter()
+    groups = sample_groups(grpo, heldout_prompts(grpo, cfg), cfg.group_size, cfg.seed + 7)
     oracle = np.array([[oracle_score(v, g.request.prompt).total for v in g.edited_videos] for g in groups])
     return Rollouts(groups, oracle, time.perf_counter() - t0)
 

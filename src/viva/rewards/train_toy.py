@@ -120,28 +120,22 @@ def make_rollout_candidates(cfg: ToyTrainConfig, log: Any = print) -> CandidateD
     ``[target, source, rollout_1 .. rollout_{K-2}]``, one random frame per row (the same frame for all K)."""
     from viva.config import load_config
     from viva.data.toyworld import ToyWorld, oracle_score
+    from viva.rewards.oracle_agreement import sample_groups
     from viva.rewards.toy_negatives import NUM_CANDIDATES
-    from viva.rollout.driver import group_seed
-    from viva.rollout.group import GroupRequest
-    from viva.rollout.worker import RolloutWorker
 
     grpo = load_config(cfg.rollout_config, [f"cluster.torch_threads={cfg.threads}"])
     world = ToyWorld(seed=cfg.seed)  # train splits only: held-out prompts (eval_data, split heldout) stay unseen
     n_hyb = cfg.rollout_prompts // 2
     prompts = ([world.split("hybrid").sample(200_000 + i) for i in range(n_hyb)]
                + [world.split("train").sample(200_000 + i) for i in range(cfg.rollout_prompts - n_hyb)])
-    worker = RolloutWorker(grpo)
+    groups = sample_groups(grpo, prompts, NUM_CANDIDATES - 2, cfg.seed + 11, log)
     rng = np.random.default_rng([cfg.seed, 5])
-    frames, oracle, t0 = [], [], time.time()
-    for i, p in enumerate(prompts):
-        g = worker.sample_group(GroupRequest(step=0, group_index=i, prompt=p, group_size=NUM_CANDIDATES - 2,
-                                             seed=group_seed(cfg.seed + 11, 0, i)))
+    frames, oracle = [], []
+    for p, g in zip(prompts, groups):
         videos = [p.target_video, p.source_video, *g.edited_videos]  # K x [F, H, W, 3]
         f = int(rng.integers(p.source_video.shape[0]))
         frames.append(np.stack([v[f] for v in videos]))  # [K, H, W, 3]
         oracle.append([oracle_score(v, p).total for v in videos])
-        if (i + 1) % 50 == 0:
-            log(f"rollout candidates: {i + 1}/{len(prompts)} prompts in {time.time() - t0:.0f} s")
     k = NUM_CANDIDATES
     return CandidateData(np.stack(frames), np.asarray(oracle, dtype=np.float32),
                          [[p.edit_caption, p.source_caption] + [None] * (k - 2) for p in prompts],

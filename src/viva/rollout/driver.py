@@ -179,9 +179,10 @@ class EditGRPO:
             row[f"eval/reward/{spec.name}"] = float(np.mean(np.concatenate([p[spec.name] for _, p in combined])))
         oracles = [o for o in (_oracle(g) for g in groups) if o is not None]
         if oracles:
-            row["eval/oracle_mean"] = float(np.mean(np.concatenate(oracles)))
-            row["eval/oracle_sem"] = _sem(np.concatenate(oracles))
-            row["eval/oracle_per_prompt"] = [round(float(v), 6) for v in np.concatenate(oracles)]
+            per_prompt = np.concatenate(oracles)
+            row["eval/oracle_mean"] = float(np.mean(per_prompt))
+            row["eval/oracle_sem"] = _sem(per_prompt)
+            row["eval/oracle_per_prompt"] = [round(float(v), 6) for v in per_prompt]
         self.log.log(step, row)
         self.eval_rows.append(row | {"step": step})
         return row
