@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from viva.models.presets import build_editor
-from viva.sft.evaluate import heldout_samples, oracle_per_type, sample_edits, write_sample_grid
+from viva.sft.evaluate import (
+    heldout_samples, oracle_per_type, oracle_scores_per_type, sample_edits, summarize, write_sample_grid,
+)
 
 
 def test_sample_edits_are_deterministic_uint8_videos(sft_config):
@@ -57,6 +59,19 @@ def test_copy_source_baseline_preserves_everything_and_edits_nothing(sft_config)
         assert scores[t] == pytest.approx(np.mean([o.total for o in each]))
         assert all(o.preserve_accuracy == 1.0 and o.edit_accuracy < 1.0 for o in each)
     assert 0.0 < scores["mean"] < 1.0
+
+
+def test_summarize_reports_spread_and_edit_accuracy(sft_config):
+    cfg = sft_config()
+    per_type = oracle_scores_per_type(None, cfg, ["add", "remove", "hybrid"], count=3)
+    row = summarize(per_type)
+    totals = [o.total for o in per_type["add"]]
+    assert row["add"] == pytest.approx(np.mean(totals))
+    assert row["add/sem"] == pytest.approx(np.std(totals, ddof=1) / np.sqrt(3))
+    assert row["add/edit_accuracy"] == 0.0  # copying the source never makes the added object
+    assert row["single_mean"] == pytest.approx((row["add"] + row["remove"]) / 2)  # hybrid is not a single edit
+    assert row["mean"] == pytest.approx((row["add"] + row["remove"] + row["hybrid"]) / 3)
+    assert 0.0 <= row["single_edit_accuracy"] < 1.0
 
 
 def test_recipe_cli_rejects_bad_config(tmp_path, capsys):

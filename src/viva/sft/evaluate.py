@@ -53,28 +53,52 @@ def heldout_samples(cfg: SFTConfig, edit_type: str, count: int) -> List[EditSamp
     return [world.sample(i, edit_type) for i in range(count)]
 
 
-def oracle_per_type(editor, cfg: SFTConfig, edit_types: Sequence[str], count: int,
-                    batch_size: int = 8) -> Dict[str, float]:
-    """Mean oracle total per edit type on ``count`` held-out prompts each, plus their unweighted ``mean``.
+def oracle_scores_per_type(editor, cfg: SFTConfig, edit_types: Sequence[str], count: int,
+                           batch_size: int = 8) -> Dict[str, list]:
+    """Every held-out prompt's `OracleScore`, per edit type (``count`` prompts each).
 
     ``editor=None`` scores the copy-source baseline (the edit is the unchanged source video).
     """
     from viva.data.toyworld import oracle_score
 
-    out: Dict[str, float] = {}
+    out: Dict[str, list] = {}
     for t in edit_types:
         samples = heldout_samples(cfg, t, count)
-        scores = []
+        out[t] = []
         for i in range(0, count, batch_size):
             chunk = samples[i:i + batch_size]
             if editor is None:
                 edited = np.stack([s.source_video for s in chunk])
             else:
                 edited = sample_edits(editor, chunk, cfg.sampler, seed=cfg.seed + i)
-            scores += [oracle_score(v, s).total for v, s in zip(edited, chunk)]
-        out[t] = float(np.mean(scores))
+            out[t] += [oracle_score(v, s) for v, s in zip(edited, chunk)]
+    return out
+
+
+def oracle_per_type(editor, cfg: SFTConfig, edit_types: Sequence[str], count: int,
+                    batch_size: int = 8) -> Dict[str, float]:
+    """Mean oracle total per edit type on ``count`` held-out prompts each, plus their unweighted ``mean``."""
+    per_type = oracle_scores_per_type(editor, cfg, edit_types, count, batch_size)
+    out = {t: float(np.mean([o.total for o in scores])) for t, scores in per_type.items()}
     out["mean"] = float(np.mean([out[t] for t in edit_types]))
     return out
+
+
+def summarize(per_type: Dict[str, list]) -> Dict[str, float]:
+    """The report row: per type the mean oracle, its s.e.m. over prompts and the edit accuracy; ``mean`` over all
+    types given, ``single_mean`` / ``single_edit_accuracy`` over the single-edit types (what docs/sft.md targets)."""
+    row: Dict[str, float] = {}
+    for t, scores in per_type.items():
+        totals = np.array([o.total for o in scores])
+        row[t] = float(totals.mean())
+        row[f"{t}/sem"] = float(totals.std(ddof=1) / np.sqrt(len(totals))) if len(totals) > 1 else float("nan")
+        row[f"{t}/edit_accuracy"] = float(np.nanmean([o.edit_accuracy for o in scores]))
+    row["mean"] = float(np.mean([row[t] for t in per_type]))
+    single = [t for t in per_type if t in VIDEO_EDIT_TYPES]
+    if single:
+        row["single_mean"] = float(np.mean([row[t] for t in single]))
+        row["single_edit_accuracy"] = float(np.nanmean([o.edit_accuracy for t in single for o in per_type[t]]))
+    return row
 
 
 def write_sample_grid(editor, cfg: SFTConfig, path: Path) -> Path:
@@ -118,7 +142,7 @@ def main(argv: List[str]) -> int:
     args = p.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     editor = _editor_for(cfg, args.checkpoint)
-    scores = oracle_per_type(editor, cfg, args.types.split(","), args.per_type)
+    scores = summarize(oracle_scores_per_type(editor, cfg, args.types.split(","), args.per_type))
     row = {"label": args.label or args.checkpoint, "per_type": args.per_type, **scores}
     print(json.dumps(row))
     if args.out:
