@@ -1,6 +1,6 @@
 """Typed configs: dataclass schemas + YAML files + ``key=value`` overrides (OmegaConf structured configs).
 
-Every YAML file in ``configs/`` names its ``recipe`` (grpo | sft | eval | serve); the recipe picks the schema.
+Every YAML file in ``configs/`` names its ``recipe`` (grpo | sft | eval | serve | data); the recipe picks the schema.
 Unknown keys are errors that name the key and the file. Derived values are filled in ``__post_init__``.
 
 Run: ``viva config show --config configs/grpo/toy.yaml grpo.group_size=8``
@@ -165,6 +165,10 @@ class DataConfig:
     edit_types: List[str] = field(default_factory=lambda: ["add", "remove", "replace", "recolor", "background"])
     epoch_size: int = 256
     rejects_file: Optional[str] = None  # bad samples are reported here (JSONL) and skipped
+    # Manifest of real videos (e.g. `viva data triplets`): cut each source to num_frames (every frame_stride-th
+    # frame from the first) and centre-crop/resize it to height x width as it loads (viva.data.clips).
+    fit_clip: bool = False
+    frame_stride: int = 1
     # Toy-world split the recipe draws from (train | heldout | hybrid); None = the recipe's default
     # (grpo/sft train on "train", evaluation on "heldout"). A manifest is its own split.
     split: Optional[str] = None
@@ -176,8 +180,10 @@ class DataConfig:
         for t in self.edit_types:
             if t not in known:
                 raise ConfigError(f"data.edit_types: unknown edit type {t!r}; expected one of {known}")
-        if self.epoch_size <= 0 or min(self.num_frames, self.height, self.width) <= 0:
-            raise ConfigError("data.epoch_size, num_frames, height and width must be > 0")
+        if self.epoch_size <= 0 or min(self.num_frames, self.height, self.width, self.frame_stride) <= 0:
+            raise ConfigError("data.epoch_size, num_frames, height, width and frame_stride must be > 0")
+        _require(not self.fit_clip or self.source == "manifest", "data.fit_clip", self.fit_clip,
+                 "false unless data.source=manifest")
 
 
 @dataclass
@@ -276,6 +282,28 @@ class GRPOSection:
 
 
 @dataclass
+class LearnerConfig:
+    """How the Edit-GRPO learner lays its DiT over its ranks (docs/scale.md): FSDP2, mixed precision, recompute, SP."""
+
+    # FSDP2 (fully_shard per DiT block + the root) over the cluster.num_learner_workers ranks, replacing the gradient
+    # all-reduce by FSDP's reduce-scatter. With one learner rank it changes nothing.
+    fsdp: bool = False
+    param_dtype: str = "bfloat16"  # FSDP mixed precision: dtype of the gathered weights in forward / backward
+    reduce_dtype: str = "float32"  # FSDP mixed precision: dtype of the gradient reduce-scatter
+    reshard_after_forward: bool = True  # free each block's gathered weights after its forward (re-gather in backward)
+    activation_checkpointing: bool = False  # recompute each DiT block in backward (diffusers gradient checkpointing)
+    # Ulysses degree: this many consecutive learner ranks share every sample, each holding 1/degree of its video
+    # tokens (viva.models.sequence_parallel); must divide cluster.num_learner_workers and the DiT's head count.
+    sequence_parallel: int = 1
+
+    def __post_init__(self) -> None:
+        for key in ("param_dtype", "reduce_dtype"):
+            _require(getattr(self, key) in ("float32", "bfloat16", "float16"), f"learner.{key}", getattr(self, key),
+                     "one of float32 | bfloat16 | float16")
+        _require(self.sequence_parallel >= 1, "learner.sequence_parallel", self.sequence_parallel, ">= 1")
+
+
+@dataclass
 class GRPOConfig:
     """`viva grpo` — distributed Edit-GRPO."""
 
@@ -287,6 +315,7 @@ class GRPOConfig:
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     grpo: GRPOSection = field(default_factory=GRPOSection)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
     rewards: List[RewardSpec] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     eval_data: Optional[DataConfig] = None
@@ -297,6 +326,9 @@ class GRPOConfig:
         workers = self.cluster.num_learner_workers
         _require(self.grpo.prompts_per_step % workers == 0, "grpo.prompts_per_step", self.grpo.prompts_per_step,
                  f"a multiple of cluster.num_learner_workers={workers} (whole groups per learner rank)")
+        sp = self.learner.sequence_parallel
+        _require(workers % sp == 0, "learner.sequence_parallel", sp,
+                 f"a divisor of cluster.num_learner_workers={workers} (ranks of one sequence-parallel group)")
 
 
 @dataclass
@@ -436,7 +468,140 @@ class ServeConfig:
             _require(getattr(self, key) >= 0, key, getattr(self, key), ">= 0")
 
 
-RECIPES = {"grpo": GRPOConfig, "sft": SFTConfig, "eval": EvalConfig, "serve": ServeConfig}
+# ----------------------------------------------------------------------------------------------------------------
+# `viva data`: triplets (VLM captions + instructions) and paired-data synthesis
+# ----------------------------------------------------------------------------------------------------------------
+
+REAL_EDIT_TYPES = ["add", "remove", "replace", "recolor", "background", "style"]  # reference edits need an image
+
+
+@dataclass
+class VLMEngineConfig:
+    """A chat VLM: any OpenAI-compatible endpoint, or vLLM's offline engine in Ray actors on GPU nodes."""
+
+    engine: str = "openai"  # openai | vllm
+    model: str = "Qwen/Qwen2.5-VL-7B-Instruct"  # served model name (openai) / hub id or local path (vllm)
+    base_url: str = "http://127.0.0.1:8000/v1"  # openai: POST {base_url}/chat/completions
+    api_key_env: Optional[str] = None  # name of the environment variable holding the key (never the key itself)
+    timeout_s: float = 120.0  # per HTTP request
+    http_retries: int = 2  # extra tries of one request after a timeout, connection error, HTTP 429 or 5xx
+    retry_backoff_s: float = 1.0  # doubled after each HTTP retry
+    concurrency: int = 4  # requests in flight per actor (openai)
+    temperature: float = 0.7
+    max_tokens: int = 512
+    # vllm only: GPUs per actor, tensor parallelism, context length, the actors' runtime_env (vllm's own pins)
+    num_gpus: float = 1.0
+    tensor_parallel_size: int = 1
+    max_model_len: int = 8192
+    runtime_env: Any = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(self.engine in ("openai", "vllm"), "vlm.engine", self.engine, "one of openai | vllm")
+        for key in ("timeout_s", "max_tokens", "concurrency", "max_model_len", "tensor_parallel_size"):
+            v = getattr(self, key)
+            _require(_finite(v) and v > 0, f"vlm.{key}", v, "> 0")
+        for key in ("http_retries", "retry_backoff_s", "temperature", "num_gpus"):
+            v = getattr(self, key)
+            _require(_finite(v) and v >= 0, f"vlm.{key}", v, ">= 0")
+
+
+@dataclass
+class TripletsSection:
+    """`viva data triplets`: per source video a VLM writes t_src, an instruction mixing edit types, and t_edit."""
+
+    num_frames: int = 1  # frames sent to the VLM, evenly spaced over the video
+    max_side: int = 512  # frames are downscaled so their longer side is at most this (pixels)
+    max_attempts: int = 3  # tries per video (malformed answer or failed request) before it goes to the rejects
+    edit_types: List[str] = field(default_factory=lambda: list(REAL_EDIT_TYPES))
+    min_edit_types: int = 1  # each video's instruction mixes between min and max of edit_types (drawn per video)
+    max_edit_types: int = 2
+    batch_size: int = 4  # videos per actor call (vLLM batches them into one generate)
+    num_actors: int = 2
+    num_cpus: float = 0.25
+    video_extensions: List[str] = field(default_factory=lambda: [".mp4", ".mov", ".mkv", ".webm", ".avi"])
+
+    def __post_init__(self) -> None:
+        for key in ("num_frames", "max_side", "max_attempts", "batch_size", "num_actors", "min_edit_types"):
+            _require(getattr(self, key) >= 1, f"triplets.{key}", getattr(self, key), ">= 1")
+        _require(self.num_cpus >= 0, "triplets.num_cpus", self.num_cpus, ">= 0")
+        _require(bool(self.edit_types), "triplets.edit_types", self.edit_types, "a non-empty list")
+        _require(self.min_edit_types <= self.max_edit_types <= len(self.edit_types), "triplets.max_edit_types",
+                 self.max_edit_types, f"in [min_edit_types, {len(self.edit_types)} (len(edit_types))]")
+
+
+@dataclass
+class StageSpec:
+    """One `viva data pairs` stage: a registered component, its weights (hub id / local path) and its Ray actors."""
+
+    component: str = MISSING  # registry name (viva.data.pairs.registry) or a dotted path pkg.module:Class
+    model: Optional[str] = None  # hub id or local directory of the weights (None: the component has none)
+    options: Any = field(default_factory=dict)  # component-specific; unknown keys are errors
+    num_actors: int = 1
+    num_cpus: float = 0.25
+    num_gpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(self.num_actors >= 1, f"pairs stage {self.component}.num_actors", self.num_actors, ">= 1")
+        _require(self.num_cpus >= 0 and self.num_gpus >= 0, f"pairs stage {self.component}.num_cpus/num_gpus",
+                 (self.num_cpus, self.num_gpus), ">= 0")
+
+
+@dataclass
+class PairsSection:
+    """`viva data pairs`: detect -> track masks -> inpaint -> VLM quality control -> SFT manifest (remove/add)."""
+
+    num_frames: int = 33  # clip length written to the SFT manifest
+    frame_stride: int = 1
+    height: int = 480
+    width: int = 832
+    queries: List[str] = field(default_factory=lambda: ["person", "dog", "cat", "car", "bicycle", "bird", "horse"])
+    # Options stay empty here: each component has its own defaults, and a dict default would be merged into the
+    # options of whatever component a YAML file picks instead.
+    detect: StageSpec = field(default_factory=lambda: StageSpec("grounding_dino", "IDEA-Research/grounding-dino-base"))
+    track: StageSpec = field(default_factory=lambda: StageSpec("sam2_video", "facebook/sam2.1-hiera-large"))
+    inpaint: StageSpec = field(default_factory=lambda: StageSpec(
+        "diffusers_inpaint", "stable-diffusion-v1-5/stable-diffusion-inpainting"))
+    qc: StageSpec = field(default_factory=lambda: StageSpec("vlm"))
+    min_mask_area: float = 0.01  # tracked mask area (fraction of the frame, mean over frames) kept in this range
+    max_mask_area: float = 0.5
+    add_pairs: bool = True  # also write the reverse pair (inpainted -> original, "add")
+    remove_instruction: str = "Remove the {object}."
+    add_instruction: str = "Add a {object}."
+    caption_with: str = "a video with a {object}"
+    caption_without: str = "a video without the {object}"
+
+    def __post_init__(self) -> None:
+        for key in ("num_frames", "frame_stride", "height", "width"):
+            _require(getattr(self, key) >= 1, f"pairs.{key}", getattr(self, key), ">= 1")
+        _require(self.height % 8 == 0 and self.width % 8 == 0, "pairs.height/width", (self.height, self.width),
+                 "multiples of 8 (the inpainting VAE)")
+        _require(bool(self.queries), "pairs.queries", self.queries, "a non-empty list of object names")
+        _require(0 <= self.min_mask_area < self.max_mask_area <= 1, "pairs.min_mask_area/max_mask_area",
+                 (self.min_mask_area, self.max_mask_area), "0 <= min < max <= 1")
+
+
+@dataclass
+class DataPipelineConfig:
+    """`viva data` — triplets and paired-data synthesis from real videos."""
+
+    recipe: str = "data"
+    seed: int = 0
+    # The VLM prompt files (string.Template, $fields): triplet_system/user.txt and qc_system/user.txt
+    prompt_dir: str = "configs/data/prompts"
+    device: str = "cpu"  # torch device of the pairs stages' models
+    dtype: str = "float32"  # float32 | bfloat16 | float16 (the pairs stages' weights)
+    vlm: VLMEngineConfig = field(default_factory=VLMEngineConfig)
+    triplets: TripletsSection = field(default_factory=TripletsSection)
+    pairs: PairsSection = field(default_factory=PairsSection)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.dtype in ("float32", "bfloat16", "float16"), "dtype", self.dtype,
+                 "one of float32 | bfloat16 | float16")
+
+
+RECIPES = {"grpo": GRPOConfig, "sft": SFTConfig, "eval": EvalConfig, "serve": ServeConfig,
+           "data": DataPipelineConfig}
 
 
 def _schema_for(recipe: Any, source: str) -> type:

@@ -1,7 +1,8 @@
 """Edit-GRPO learner: updates the LoRA with the clipped GRPO objective + KL to the adapter-disabled reference.
 
 A plain class; data-parallel copies sum their gradients through ``grad_reducer`` (torch.distributed all-reduce in
-the Ray learner workers). To change the objective, override nothing: replace `group_loss`'s call to `grpo_loss`.
+the Ray learner workers), or, with ``learner.fsdp``, FSDP2 shards the DiT and reduce-scatters them
+(`viva.learner.fsdp`). To change the objective, override nothing: replace `group_loss`'s call to `grpo_loss`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -43,8 +44,11 @@ class LearnerMetrics:
 class Learner:
     """Owns the trainable LoRA and its AdamW state; `update` takes one step's scored groups."""
 
-    def __init__(self, cfg: GRPOConfig, grad_reducer: Optional[Callable[[List[torch.Tensor]], None]] = None) -> None:
+    def __init__(self, cfg: GRPOConfig, grad_reducer: Optional[Callable[[List[torch.Tensor]], None]] = None,
+                 sp_group: Any = None) -> None:
+        from viva.learner.fsdp import apply_layout
         from viva.models.presets import build_editor
+        from viva.models.sequence_parallel import enable_sequence_parallel
         from viva.samplers import sigma_schedule
 
         if cfg.cluster.torch_threads:
@@ -52,36 +56,58 @@ class Learner:
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.editor = build_editor(cfg.model, cfg.lora)
+        if sp_group is not None:  # this rank holds 1/degree of every sample's video tokens
+            enable_sequence_parallel(self.editor.dit, sp_group)
+        self.sharded = apply_layout(self.editor.dit, cfg.learner, cfg.model.device)  # FSDP2 / recompute
         self.params = [p for p in self.editor.parameters() if p.requires_grad]
         if not self.params:
             raise RuntimeError("learner: the model has no trainable (LoRA) parameters")
         g = cfg.grpo
         self.optimizer = torch.optim.AdamW(self.params, lr=g.lr, betas=tuple(g.betas), weight_decay=g.weight_decay)
         self.sigmas = sigma_schedule(cfg.sampler.num_steps, cfg.sampler.shift)  # [T+1]
-        self.grad_reducer = grad_reducer
+        self.grad_reducer = None if self.sharded else grad_reducer  # FSDP reduce-scatters the gradients itself
         self.policy_version = 0
+        self._gathered_lora: Optional[Dict[str, torch.Tensor]] = None
+        self._gather_lora()
 
     # -- weights ------------------------------------------------------------------------------------------------
+    def _gather_lora(self) -> None:
+        """Sharded: gather the full LoRA once per change of the weights (collective: every rank is here)."""
+        if self.sharded:
+            from viva.learner.fsdp import full_lora
+
+            self._gathered_lora = full_lora(self.editor.dit)
+
+    def lora_tensors(self) -> Dict[str, torch.Tensor]:
+        """The full LoRA tensors (the copy gathered after the last change when sharded); no communication."""
+        from viva.models.lora import lora_state_dict
+
+        return dict(self._gathered_lora) if self.sharded else lora_state_dict(self.editor.dit)
+
     def adapter_update(self) -> AdapterUpdate:
         """The current LoRA, packed for broadcast."""
-        from viva.models.lora import lora_state_dict
-
-        return make_update(lora_state_dict(self.editor.dit), self.policy_version)
+        return make_update(self.lora_tensors(), self.policy_version)
 
     def state_dict(self) -> dict:
-        """Checkpointable state: LoRA, optimizer, policy_version."""
-        from viva.models.lora import lora_state_dict
+        """Checkpointable state: LoRA, optimizer, policy_version (full tensors; sharded: a collective)."""
+        from viva.learner.fsdp import full_optimizer_state
 
-        return {"lora": lora_state_dict(self.editor.dit), "optimizer": self.optimizer.state_dict(),
-                "policy_version": self.policy_version}
+        optimizer = full_optimizer_state(self.optimizer) if self.sharded else self.optimizer.state_dict()
+        return {"lora": self.lora_tensors(), "optimizer": optimizer, "policy_version": self.policy_version}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore `state_dict` output."""
+        """Restore `state_dict` output (every rank loads the same full state)."""
+        from viva.learner.fsdp import load_full_lora, load_full_optimizer_state
         from viva.models.lora import load_lora_state_dict
 
-        load_lora_state_dict(self.editor.dit, state["lora"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.sharded:
+            load_full_lora(self.editor.dit, state["lora"])
+            load_full_optimizer_state(self.optimizer, self.params, state["optimizer"])
+        else:
+            load_lora_state_dict(self.editor.dit, state["lora"])
+            self.optimizer.load_state_dict(state["optimizer"])
         self.policy_version = int(state["policy_version"])
+        self._gather_lora()
 
     def save_lora(self, out_dir: str) -> Path:
         """Write the LoRA in diffusers' format with its adapter metadata, atomically (temp dir + rename)."""
@@ -91,7 +117,7 @@ class Learner:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp_lora_", dir=out.parent))
         try:
-            save_lora(self.editor.dit, tmp, self.cfg.lora)
+            save_lora(self.editor.dit, tmp, self.cfg.lora, tensors=self.lora_tensors())
             if out.exists():
                 shutil.rmtree(out)
             os.replace(tmp, out)
@@ -120,6 +146,7 @@ class Learner:
                 grad_norms.append(self._step())
                 stats.extend(mb_stats)
         self.policy_version += 1
+        self._gather_lora()
         return self._summarise(stats, first_dev or 0.0, grad_norms)
 
     def _accumulate(self, mb: Sequence[ScoredGroup], gen: torch.Generator) -> list[dict]:
@@ -178,6 +205,12 @@ class Learner:
         return stats
 
     def _step(self) -> float:
+        if self.sharded:
+            from viva.learner.fsdp import clip_grad_norm
+
+            norm = clip_grad_norm(self.params, self.cfg.grpo.max_grad_norm)
+            self.optimizer.step()
+            return norm
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
         if self.grad_reducer is not None:
             self.grad_reducer(grads)

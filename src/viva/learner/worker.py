@@ -1,6 +1,8 @@
 """Learner worker: one data-parallel rank of the Edit-GRPO learner (gloo on CPU, NCCL on GPU).
 
-A plain class; the Ray driver places ``cluster.num_learner_workers`` of them and calls `setup` on each.
+A plain class; the Ray driver places ``cluster.num_learner_workers`` of them and calls `setup` on each. With
+``learner.fsdp`` the ranks shard the DiT (FSDP2) instead of all-reducing gradients; with
+``learner.sequence_parallel = k`` each k consecutive ranks pool their groups and split every sample's video tokens.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import os
 import socket
 import tempfile
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 
@@ -33,6 +35,7 @@ class LearnerWorker:
         self.cfg = cfg
         self.learner: Learner | None = None
         self.rank, self.world_size = 0, 1
+        self.sp_group: Optional[Any] = None
 
     def rendezvous_address(self) -> tuple[str, int]:
         """(host, port) for rank 0's process group; loopback when the cluster is embedded."""
@@ -46,8 +49,11 @@ class LearnerWorker:
         if world_size > 1:
             import torch.distributed as dist
 
+            from viva.models.sequence_parallel import new_sequence_parallel_group
+
             backend = "nccl" if self.cfg.model.device.startswith("cuda") else "gloo"
             dist.init_process_group(backend, init_method=f"tcp://{host}:{port}", rank=rank, world_size=world_size)
+            self.sp_group = new_sequence_parallel_group(self.cfg.learner.sequence_parallel)
 
             def reducer(grads: List[torch.Tensor]) -> None:
                 flat = torch.cat([g.reshape(-1) for g in grads])  # one collective per minibatch
@@ -58,11 +64,15 @@ class LearnerWorker:
                     g.copy_(flat[offset:offset + g.numel()].view_as(g))
                     offset += g.numel()
 
-        self.learner = Learner(self.cfg, grad_reducer=reducer)
+        self.learner = Learner(self.cfg, grad_reducer=reducer, sp_group=self.sp_group)
         return rank
 
     def update(self, groups: Sequence[ScoredGroup], step: int) -> LearnerMetrics:
-        """This rank's share of one update."""
+        """This rank's share of one update (sequence parallel: the share of its whole group of ranks)."""
+        if self.sp_group is not None:
+            from viva.models.sequence_parallel import gather_objects
+
+            groups = gather_objects(list(groups), self.sp_group)
         return self.learner.update(groups, step)
 
     def adapter_update(self) -> AdapterUpdate:
@@ -70,8 +80,9 @@ class LearnerWorker:
         return self.learner.adapter_update()
 
     def state_dict(self) -> dict:
-        """Checkpointable learner state."""
-        return self.learner.state_dict()
+        """Checkpointable learner state (FSDP: a collective, so every rank is called; rank 0 returns it)."""
+        state = self.learner.state_dict()
+        return state if self.rank == 0 or not self.learner.sharded else {}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore learner state (every rank loads the same)."""

@@ -91,8 +91,11 @@ def _adapter_config(dit: EditDiT) -> dict:
     return json.loads(json.dumps(cfg, default=lambda o: sorted(o) if isinstance(o, set) else str(o)))
 
 
-def save_lora(dit: EditDiT, out_dir: str | Path, lora_cfg: LoRAConfig | None = None) -> Path:
-    """Write ``pytorch_lora_weights.safetensors`` in diffusers' format, with the adapter config as metadata."""
+def save_lora(dit: EditDiT, out_dir: str | Path, lora_cfg: LoRAConfig | None = None,
+              tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``pytorch_lora_weights.safetensors`` in diffusers' format, with the adapter config as metadata.
+
+    ``tensors`` replaces the DiT's own LoRA weights (an FSDP learner passes its gathered full copy)."""
     from diffusers.loaders import HunyuanVideoLoraLoaderMixin
 
     if not has_lora(dit):
@@ -105,7 +108,7 @@ def save_lora(dit: EditDiT, out_dir: str | Path, lora_cfg: LoRAConfig | None = N
     tmp.mkdir(exist_ok=True)
     HunyuanVideoLoraLoaderMixin.save_lora_weights(
         tmp,
-        transformer_lora_layers={k: v.detach().contiguous() for k, v in lora_state_dict(dit).items()},
+        transformer_lora_layers={k: v.detach().contiguous() for k, v in (tensors or lora_state_dict(dit)).items()},
         transformer_lora_adapter_metadata=metadata,
         safe_serialization=True,
     )

@@ -190,8 +190,9 @@ class RayExecutor:
         self._pending_acks = []
 
     def learner_state(self) -> dict:
-        """Rank 0's state (ranks are identical after every all-reduced step)."""
-        return self.learners.get([self.learners.call(0, "state_dict")], timeout=self.cfg.cluster.call_timeout_s)[0]
+        """Rank 0's state (ranks are identical after every all-reduced step; FSDP: every rank joins the gather)."""
+        refs = self.learners.call_all("state_dict") if self.cfg.learner.fsdp else [self.learners.call(0, "state_dict")]
+        return self.learners.get(refs, timeout=self.cfg.cluster.call_timeout_s)[0]
 
     def load_learner_state(self, state: dict) -> None:
         """Every rank loads the state, then the rollout actors get its adapter."""
