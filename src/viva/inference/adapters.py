@@ -82,6 +82,7 @@ class AdapterBank:
             yield
 
     def _install(self, adapter: LoadedAdapter) -> None:
+        from viva.inference.backends import after_weight_sync
         from viva.models.lora import ADAPTER_NAME, has_lora, load_lora, load_lora_state_dict
 
         dit = self.editor.dit
@@ -97,3 +98,4 @@ class AdapterBank:
             self._slot_config = adapter.config
         self._active = adapter.name
         dit.requires_grad_(False)
+        after_weight_sync(dit)  # a TensorRT engine refits to the new values (backends.py); eager: nothing

@@ -5,6 +5,7 @@ A plain class; `viva.cluster.ActorGroup` places N of them as Ray actors (STYLE r
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -14,6 +15,8 @@ from viva.config import GRPOConfig
 from viva.learner.weight_sync import AdapterAck, AdapterUpdate, WeightSyncError, verify_update
 from viva.rollout.conditioning import prepare_condition
 from viva.rollout.group import GroupRequest, RolloutGroup
+
+log = logging.getLogger(__name__)
 
 
 def sde_steps_for(cfg: GRPOConfig, generator: torch.Generator) -> list[bool]:
@@ -51,19 +54,25 @@ class RolloutWorker:
         self.sigmas = sigma_schedule(cfg.sampler.num_steps, cfg.sampler.shift)  # [T+1]
         self.policy_version = 0
         self.checksum = ""
+        self.backend_sync = None  # BackendSync of the last load_adapter (refit seconds for TensorRT)
 
     def ping(self) -> int:
         """Liveness probe; returns the adapter version this actor samples with."""
         return self.policy_version
 
     def load_adapter(self, update: AdapterUpdate) -> AdapterAck:
-        """Verify the checksum, load the LoRA tensors and acknowledge the version."""
+        """Verify the checksum, load the LoRA tensors, let the forward backend follow them, acknowledge the version."""
+        from viva.inference.backends import after_weight_sync
         from viva.models.lora import load_lora_state_dict
 
         if update.policy_version < self.policy_version:
             raise WeightSyncError(f"rollout actor {self.actor_index}: adapter v{update.policy_version} is older "
                                   f"than the loaded v{self.policy_version}")
         load_lora_state_dict(self.editor.dit, verify_update(update))
+        # TensorRT engines hold their own weight copy: refit them now (compile / eager: a check / nothing).
+        self.backend_sync = after_weight_sync(self.editor.dit)
+        log.info("rollout actor %d: adapter v%d loaded; backend %s: %s in %.3f s", self.actor_index,
+                 update.policy_version, self.backend_sync.backend, self.backend_sync.action, self.backend_sync.seconds)
         self.policy_version, self.checksum = update.policy_version, update.checksum
         return AdapterAck(self.actor_index, self.policy_version, self.checksum)
 
