@@ -21,6 +21,7 @@ COMMANDS = {
     "eval": ("viva.rewards.evaluate:main", "VIE-Bench-style metrics on a manifest"),
     "rewards": ("viva.rewards.cli:main", "list reward models, train the toy reward models"),
     "toyworld": ("viva.data.toyworld.cli:main", "write a toy-world dataset (JSONL manifest + mp4 files)"),
+    "data": ("viva.data.cli:main", "real-video data: VLM triplets (prompts) and synthesised SFT pairs"),
 }
 
 

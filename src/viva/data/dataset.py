@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from viva.config import ConfigError, DataConfig
+from viva.data.clips import ClipManifestDataset
 from viva.data.manifest import ManifestDataset
 from viva.data.sample import EditSample
 from viva.data.toyworld.world import SPLIT_CODES, ToyWorld
@@ -40,6 +41,8 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> EditDataset:
     if cfg.source == "manifest":
         if not cfg.manifest:
             raise ConfigError("data.manifest must be set when data.source=manifest")
+        if cfg.fit_clip:  # real videos: every source cut and resized to the configured clip
+            return ClipManifestDataset(cfg.manifest, cfg.num_frames, cfg.frame_stride, cfg.height, cfg.width)
         return ManifestDataset(cfg.manifest, rejects_file=cfg.rejects_file)
     if cfg.source != "toyworld":
         raise ConfigError(f"data.source must be toyworld | manifest, got {cfg.source!r}")
