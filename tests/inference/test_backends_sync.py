@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from viva.config import LoRAConfig
-from viva.inference.backends import (
+from viva.models.backends import (
     BackendUnavailable, StaleEngineError, TensorRTBackend, after_weight_sync, apply_backend, tensorrt_problem,
 )
-from viva.learner.weight_sync import make_update, verify_update
+from viva.records import make_update, verify_update
 from viva.models.dit import EditDiT
 from viva.models.lora import add_lora, load_lora_state_dict, lora_state_dict
 from viva.models.presets import dit_config

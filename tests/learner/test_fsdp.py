@@ -90,7 +90,7 @@ def _single_rank_reference(tmp_path) -> dict:
     from viva.data.dataset import build_dataset
     from viva.learner.fsdp import lora_parameters
     from viva.learner.learner import Learner
-    from viva.rollout.group import GroupRequest, ScoredGroup
+    from viva.records import GroupRequest, ScoredGroup
     from viva.rollout.worker import RolloutWorker
 
     cfg = tiny_grpo_config(tmp_path, *COMMON)

@@ -6,9 +6,8 @@ import torch
 
 from tests.rollout.grpo_fixtures import tiny_grpo_config
 from viva.learner.learner import Learner
-from viva.learner.weight_sync import WeightSyncError, make_update, verify_update
 from viva.data.dataset import build_dataset
-from viva.rollout.group import GroupRequest, ScoredGroup
+from viva.records import GroupRequest, ScoredGroup, WeightSyncError, make_update, verify_update
 from viva.rollout.worker import RolloutWorker
 
 
@@ -71,7 +70,7 @@ def test_same_seed_same_group_and_window(tmp_path):
 
 
 def test_unavailable_backend_is_a_clear_error(tmp_path):
-    from viva.inference.backends import BackendUnavailable
+    from viva.models.backends import BackendUnavailable
 
     cfg = tiny_grpo_config(tmp_path, "model.backend=tensorrt")
     with pytest.raises(BackendUnavailable, match="tensorrt"):

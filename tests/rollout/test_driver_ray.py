@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.rollout.grpo_fixtures import tiny_grpo_config
-from viva.rollout.driver import EditGRPO, group_seed, run
-from viva.rollout.group import GroupRequest
+from viva.records import GroupRequest, group_seed
+from viva.rollout.driver import EditGRPO, run
 
 pytestmark = pytest.mark.integration
 ROOT = str(Path(__file__).resolve().parents[2])

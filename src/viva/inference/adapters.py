@@ -82,7 +82,7 @@ class AdapterBank:
             yield
 
     def _install(self, adapter: LoadedAdapter) -> None:
-        from viva.inference.backends import after_weight_sync
+        from viva.models.backends import after_weight_sync
         from viva.models.lora import ADAPTER_NAME, has_lora, load_lora, load_lora_state_dict
 
         dit = self.editor.dit

@@ -178,7 +178,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from safetensors import SafetensorError
 
     from viva.data.video_io import VideoReadError, VideoWriteError, read_image, read_video, write_video
-    from viva.inference.backends import BackendUnavailable
+    from viva.models.backends import BackendUnavailable
     from viva.inference.loader import EditorSpec, load_editor, model_config_for
     from viva.inference.pipeline import EditPipeline, PipelineOptions
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from viva.config import ModelConfig
-from viva.inference.backends import apply_backend
+from viva.models.backends import apply_backend
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -19,26 +18,8 @@ import numpy as np
 import torch
 
 from viva.config import GRPOConfig
-from viva.learner.weight_sync import AdapterUpdate, make_update
-from viva.rollout.conditioning import prepare_condition
-from viva.rollout.group import ScoredGroup
-
-
-@dataclass(frozen=True)
-class LearnerMetrics:
-    """Averages over one update (all inner epochs and minibatches)."""
-
-    policy_version: int
-    loss: float
-    policy_loss: float
-    kl: float
-    clip_fraction: float
-    ratio_mean: float
-    ratio_min: float
-    ratio_max: float
-    first_ratio_max_dev: float  # max |ratio - 1| on the first inner step: exactly 0 when rollouts are on-policy
-    grad_norm: float
-    num_terms: int  # (sample-group, timestep) loss terms
+from viva.models.conditioning import prepare_condition
+from viva.records import AdapterUpdate, LearnerMetrics, ScoredGroup, make_update
 
 
 class Learner:

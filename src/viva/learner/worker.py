@@ -16,9 +16,8 @@ from typing import Any, List, Optional, Sequence
 import torch
 
 from viva.config import GRPOConfig
-from viva.learner.learner import Learner, LearnerMetrics
-from viva.learner.weight_sync import AdapterUpdate
-from viva.rollout.group import ScoredGroup
+from viva.learner.learner import Learner
+from viva.records import AdapterUpdate, LearnerMetrics, ScoredGroup
 
 
 def free_port() -> int:

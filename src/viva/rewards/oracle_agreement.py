@@ -102,8 +102,7 @@ def sample_groups(grpo: Any, prompts: Sequence[Any], group_size: int, seed: int,
                   log: Optional[Callable[[str], None]] = None) -> List[Any]:
     """One group of ``group_size`` rollouts per prompt, sampled as Edit-GRPO samples them
     (``RolloutWorker.sample_group`` with the config's sampler; group i seeded by ``group_seed(seed, 0, i)``)."""
-    from viva.rollout.driver import group_seed
-    from viva.rollout.group import GroupRequest
+    from viva.records import GroupRequest, group_seed
     from viva.rollout.worker import RolloutWorker
 
     worker = RolloutWorker(grpo)

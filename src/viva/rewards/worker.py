@@ -11,7 +11,7 @@ import numpy as np
 
 from viva.config import RewardSpec
 from viva.rewards.base import RewardBatch, RewardOutput
-from viva.rollout.group import RolloutGroup
+from viva.records import RolloutGroup
 
 
 class RewardScoreError(ValueError):

@@ -17,16 +17,11 @@ import numpy as np
 
 from viva.config import ConfigError, GRPOConfig, load_config, to_dict, to_yaml
 from viva.learner.advantages import group_advantages
-from viva.rollout.group import GroupRequest, RolloutGroup, ScoredGroup
+from viva.records import GroupRequest, RolloutGroup, ScoredGroup, group_seed
 from viva.rollout.prompts import PromptStream
 from viva.rollout.reward_hacking import HackingRule, detect, train_window_check
 from viva.rollout.run_log import RunLog
 from viva.rollout.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
-
-
-def group_seed(seed: int, step: int, group_index: int) -> int:
-    """Seed of one group: fixed by (run seed, step, group), so a regenerated or resumed group is identical."""
-    return (seed * 1_000_003 + step * 10_007 + group_index) % (2**62)
 
 
 class EditGRPO:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import List, Protocol, Sequence
 
 from viva.config import GRPOConfig
-from viva.learner.learner import Learner, LearnerMetrics
+from viva.learner.learner import Learner
 from viva.rewards.base import RewardOutput
-from viva.rollout.group import GroupRequest, RolloutGroup, ScoredGroup
+from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import List, Sequence
 
 from viva.config import GRPOConfig
-from viva.learner.learner import LearnerMetrics
+from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup
 from viva.rewards.base import RewardOutput
-from viva.rollout.group import GroupRequest, RolloutGroup, ScoredGroup
 from viva.rollout.local_executor import SyncStats
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from viva.config import GRPOConfig
-from viva.learner.weight_sync import AdapterAck, AdapterUpdate, WeightSyncError, verify_update
-from viva.rollout.conditioning import prepare_condition
-from viva.rollout.group import GroupRequest, RolloutGroup
+from viva.models.conditioning import prepare_condition
+from viva.records import (AdapterAck, AdapterUpdate, GroupRequest, RolloutGroup, WeightSyncError,
+                          verify_update)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class RolloutWorker:
         self.actor_index = actor_index
         self.editor = build_editor(cfg.model, cfg.lora).eval()
         if cfg.model.backend != "eager":
-            from viva.inference.backends import apply_backend
+            from viva.models.backends import apply_backend
 
             # In place: LoRA weights keep their names, so `load_adapter` still swaps values after compiling.
             apply_backend(self.editor.dit, cfg.model.backend, cfg.model.allow_backend_fallback)
@@ -62,7 +62,7 @@ class RolloutWorker:
 
     def load_adapter(self, update: AdapterUpdate) -> AdapterAck:
         """Verify the checksum, load the LoRA tensors, let the forward backend follow them, acknowledge the version."""
-        from viva.inference.backends import after_weight_sync
+        from viva.models.backends import after_weight_sync
         from viva.models.lora import load_lora_state_dict
 
         if update.policy_version < self.policy_version:

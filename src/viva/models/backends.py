@@ -322,7 +322,7 @@ class TensorRTBackend:
             entry = self._build(key, template, names, tensors)
         elif entry.weights != _weights_version(module):
             raise StaleEngineError("TensorRT engine: the module's weights changed since it was built or refitted; "
-                                   "call viva.inference.backends.after_weight_sync(module) after loading weights")
+                                   "call viva.models.backends.after_weight_sync(module) after loading weights")
         return entry.engine(*tensors)
 
     def _build(self, key: tuple, template: tuple, names: tuple[str, ...], tensors: tuple) -> _Engine:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from viva.inference.backends import BackendUnavailable, apply_backend, resolve_backend, tensorrt_problem
+from viva.models.backends import BackendUnavailable, apply_backend, resolve_backend, tensorrt_problem
 
 
 def test_eager_is_identity() -> None:
