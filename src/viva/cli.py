@@ -13,7 +13,7 @@ from typing import List, Optional
 # name -> (module:function, one-line help)
 COMMANDS = {
     "config": ("viva.config_cli:main", "show the resolved config: viva config show --config X [key=value ...]"),
-    "grpo": ("viva.rollout.driver:main", "Edit-GRPO on Ray (embedded local cluster by default)"),
+    "grpo": ("viva.grpo.driver:main", "Edit-GRPO on Ray (embedded local cluster by default)"),
     "sft": ("viva.sft.recipe:main", "supervised fine-tuning that writes the base checkpoint"),
     "edit": ("viva.inference.edit:main", "edit one video from the command line"),
     "export": ("viva.inference.export:main", "export a tuned LoRA (diffusers | peft | merged)"),

@@ -92,7 +92,7 @@ def test_manifest_validation_names_line_and_key(tmp_path: Path) -> None:
 def test_corrupt_manifest_line_is_rejected_and_the_stream_continues(tmp_path: Path) -> None:
     from viva.config import DataConfig
     from viva.data.dataset import build_dataset
-    from viva.rollout.prompts import PromptStream
+    from viva.grpo.prompts import PromptStream
 
     samples = _samples()
     path = write_manifest(samples, tmp_path)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from viva.rewards.oracle_agreement import agreement, spearman
+from viva.grpo.reward_agreement import agreement, spearman
 
 
 def test_spearman_matches_definition_with_ties():
@@ -139,8 +139,10 @@ def test_rollout_candidates_are_oracle_scored_base_rollouts_on_train_prompts():
     from viva.rewards.toy_negatives import NUM_CANDIDATES
     from viva.rewards.train_toy import ToyTrainConfig, concat_candidates, make_candidates, make_rollout_candidates
 
+    from viva.grpo.reward_agreement import rollout_sampler
+
     cfg = ToyTrainConfig(rollout_prompts=2, threads=1)
-    c = make_rollout_candidates(cfg, log=lambda *_: None)
+    c = make_rollout_candidates(cfg, rollout_sampler(cfg.rollout_config, cfg.threads))
     assert c.frames.shape == (2, NUM_CANDIDATES, 32, 32, 3) and c.frames.dtype == np.uint8
     assert c.kinds[0] == ["target", "source"] + ["rollout"] * (NUM_CANDIDATES - 2)
     assert c.oracle[:, 0] == pytest.approx([1.0, 1.0])  # the target scores perfectly

@@ -68,7 +68,12 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"viva rewards train-toy: {e}", file=sys.stderr)
         return 2
-    timing = run(Path(args.out), cfg)
+    sample = None
+    if cfg.rollout_prompts > 0:  # on-policy candidates: sampled as Edit-GRPO samples (the recipe, wired here)
+        from viva.grpo.reward_agreement import rollout_sampler
+
+        sample = rollout_sampler(cfg.rollout_config, cfg.threads, print)
+    timing = run(Path(args.out), cfg, sample=sample)
     print(json.dumps({**evaluate_toy_models(Path(args.out), seed=cfg.seed), **timing}, indent=2))
     return 0
 
@@ -86,7 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import torch
 
-    from viva.rewards.oracle_agreement import AgreementConfig, evaluate_agreement, format_table
+    from viva.grpo.reward_agreement import AgreementConfig, evaluate_agreement, format_table
     from viva.rewards.toy_eval import evaluate_toy_models
 
     torch.set_num_threads(args.threads)

@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ import torch.nn.functional as F
 
 from viva.rewards.image_preprocess import preprocess, spec_from_open_clip
 from viva.rewards.toy_models import EMBED_KEY, WEIGHT_FILES, build_toy_clip, save_toy_clip
+
+# (prompts, group size G, seed) -> per prompt the G edited videos [G, F, H, W, 3] uint8
+RolloutSampler = Callable[[Sequence[Any], int, int], List[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class ToyTrainConfig:
     # On-policy preference data: train-split prompts (half hybrid, half single edits) whose base-editor rollouts join
     # the candidates, NUM_CANDIDATES - 2 rollouts each (+ target and source); 0 = synthetic candidates only.
     rollout_prompts: int = 0
-    rollout_config: str = "configs/grpo/toy.yaml"  # sampler and base checkpoint of the rollouts
+    rollout_config: str = "configs/grpo/toy.yaml"  # sampler and base checkpoint of the rollouts (the CLI's sampler)
 
     def __post_init__(self) -> None:
         # OneCycleLR needs a warm-up and a decay phase: fewer than 3 CLIP steps divide by zero inside torch.
@@ -115,24 +118,24 @@ def make_candidates(seed: int, num: int, split: str = "train", hybrid_fraction: 
                          [s.edit_caption for s in samples], kinds)
 
 
-def make_rollout_candidates(cfg: ToyTrainConfig, log: Any = print) -> CandidateData:
+def make_rollout_candidates(cfg: ToyTrainConfig, sample: RolloutSampler) -> CandidateData:
     """Groups of base-editor rollouts on train-split prompts, scored by the oracle, as candidate rows:
-    ``[target, source, rollout_1 .. rollout_{K-2}]``, one random frame per row (the same frame for all K)."""
-    from viva.config import load_config
+    ``[target, source, rollout_1 .. rollout_{K-2}]``, one random frame per row (the same frame for all K).
+
+    ``sample(prompts, group_size, seed)`` draws the rollouts (the CLI passes Edit-GRPO's rollout sampler,
+    ``viva.grpo.reward_agreement.rollout_sampler``; rewards/ does not import the recipe)."""
     from viva.data.toyworld import ToyWorld, oracle_score
-    from viva.rewards.oracle_agreement import sample_groups
     from viva.rewards.toy_negatives import NUM_CANDIDATES
 
-    grpo = load_config(cfg.rollout_config, [f"cluster.torch_threads={cfg.threads}"])
     world = ToyWorld(seed=cfg.seed)  # train splits only: held-out prompts (eval_data, split heldout) stay unseen
     n_hyb = cfg.rollout_prompts // 2
     prompts = ([world.split("hybrid").sample(200_000 + i) for i in range(n_hyb)]
                + [world.split("train").sample(200_000 + i) for i in range(cfg.rollout_prompts - n_hyb)])
-    groups = sample_groups(grpo, prompts, NUM_CANDIDATES - 2, cfg.seed + 11, log)
+    edits = sample(prompts, NUM_CANDIDATES - 2, cfg.seed + 11)
     rng = np.random.default_rng([cfg.seed, 5])
     frames, oracle = [], []
-    for p, g in zip(prompts, groups):
-        videos = [p.target_video, p.source_video, *g.edited_videos]  # K x [F, H, W, 3]
+    for p, edited in zip(prompts, edits):
+        videos = [p.target_video, p.source_video, *edited]  # K x [F, H, W, 3]
         f = int(rng.integers(p.source_video.shape[0]))
         frames.append(np.stack([v[f] for v in videos]))  # [K, H, W, 3]
         oracle.append([oracle_score(v, p).total for v in videos])
@@ -302,15 +305,19 @@ def _save(model: Any, vocab: CompactTokens, path: Path, meta: Dict[str, str]) ->
     save_toy_clip(sd, path, meta)
 
 
-def run(out_dir: Path, cfg: ToyTrainConfig, log: Any = print) -> Dict[str, Any]:
+def run(out_dir: Path, cfg: ToyTrainConfig, log: Any = print, sample: Optional[RolloutSampler] = None
+        ) -> Dict[str, Any]:
     """Train both models and write them to ``out_dir``; returns ``{"train_seconds": ...}``. Their held-out metrics
-    come from ``viva.rewards.toy_eval.evaluate_toy_models(out_dir)`` (``viva rewards train-toy`` prints both)."""
+    come from ``viva.rewards.toy_eval.evaluate_toy_models(out_dir)`` (``viva rewards train-toy`` prints both).
+    ``sample`` draws the on-policy rollouts (needed when ``cfg.rollout_prompts > 0``)."""
+    if cfg.rollout_prompts > 0 and sample is None:
+        raise ValueError("toy reward training: rollout_prompts > 0 needs a rollout sampler")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
     data = make_candidates(cfg.seed, cfg.num_pairs, "train", cfg.hybrid_fraction)
     if cfg.rollout_prompts > 0:
-        data = concat_candidates(data, make_rollout_candidates(cfg, log))
+        data = concat_candidates(data, make_rollout_candidates(cfg, sample))
     captions = [c for row in data.captions for c in row if c is not None]
     vocab = CompactTokens(build_toy_clip()[1], data.t_src + data.t_edit + captions + _extra_captions())
     log(f"{cfg.num_pairs} edits x {data.frames.shape[1]} candidates rendered in {time.time() - t0:.0f} s")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.rollout.grpo_fixtures import tiny_grpo_config
-from viva.rollout.driver import run
+from viva.grpo.driver import run
 
 
 def _rows(run_dir, kind="train"):
@@ -82,7 +82,7 @@ def test_bad_manifest_samples_are_rejected_and_run_continues(tmp_path):
 
 
 def test_rising_reward_falling_oracle_warns_and_is_in_both_summaries(tmp_path, capsys):
-    from viva.rollout.driver import EditGRPO
+    from viva.grpo.driver import EditGRPO
 
     algo = EditGRPO(tiny_grpo_config(tmp_path), executor=None, dataset=[None] * 4)
     for s in range(8):

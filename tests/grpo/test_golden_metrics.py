@@ -2,7 +2,7 @@
 
 The golden file was written by this test before the grpo/ package move (issue 12) and must still match after it:
 every logged number except wall-clock timings. A deliberate algorithm change regenerates it with
-``VIVA_REGEN_GOLDEN=1 python -m pytest tests/rollout/test_golden_metrics.py`` and says so in its commit.
+``VIVA_REGEN_GOLDEN=1 python -m pytest tests/grpo/test_golden_metrics.py`` and says so in its commit.
 """
 
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.rollout.grpo_fixtures import tiny_grpo_config
-from viva.rollout.driver import run
+from viva.grpo.driver import run
 
 GOLDEN = Path(__file__).parent / "golden_local_metrics.json"
 TIMING = ("time/", "busy/", "samples_per_s")

@@ -1,8 +1,8 @@
 """The roles of Edit-GRPO as Ray services: rollout actors, one reward pool per reward model, data-parallel learners.
 
-Part of the driver (Ray is imported here and in viva.cluster only). Failed rollout / reward calls are retried on the
-restarted actor with the same request (same seeds) after it has pulled the current adapter; the run stops with an
-error after ``cluster.max_consecutive_failures`` failures in a row.
+Implements `viva.grpo.executor.Executor`; Ray itself is reached only through `viva.cluster`. Failed rollout / reward
+calls are retried on the restarted actor with the same request (same seeds) after it has pulled the current adapter;
+the run stops with an error after ``cluster.max_consecutive_failures`` failures in a row.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import List, Sequence
 
 from viva.config import GRPOConfig
+from viva.grpo.executor import SyncStats
 from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup
 from viva.rewards.base import RewardOutput
-from viva.rollout.local_executor import SyncStats
 
 
 class RunFailed(RuntimeError):

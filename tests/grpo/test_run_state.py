@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from viva.rollout.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
+from viva.grpo.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
 
 
 def _learner_state():

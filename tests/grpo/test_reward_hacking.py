@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from viva.rollout.reward_hacking import HackingRule, check_eval, check_train, detect, fit_slope
+from viva.grpo.reward_hacking import HackingRule, check_eval, check_train, detect, fit_slope
 
 
 def _noisy(slope: float, n: int = 8, seed: int = 0, sd: float = 0.01, start: float = 0.3) -> list[float]:

@@ -1,5 +1,5 @@
-"""Edit-GRPO driver: one training step = sample → score → update → sync, with up to `max_staleness` steps of
-rollouts in flight while the learner trains.
+"""Edit-GRPO driver: one training step reads as three phases, `sample` → `score` → `update_and_sync`, with up to
+`max_staleness` steps of rollouts in flight while the learner trains.
 
 Run: ``viva grpo --config configs/grpo/toy.yaml [key=value ...]``  (``--local`` runs every role in this process)
 """
@@ -11,23 +11,32 @@ import collections
 import sys
 import time
 from pathlib import Path
-from typing import Deque, List, Optional, Sequence
+from typing import Deque, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from viva.config import ConfigError, GRPOConfig, load_config, to_dict, to_yaml
+from viva.grpo.executor import Executor, SyncStats
+from viva.grpo.prompts import PromptStream
+from viva.grpo.reward_hacking import HackingRule, detect, train_window_check
+from viva.grpo.run_log import RunLog
+from viva.grpo.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
 from viva.learner.advantages import group_advantages
-from viva.records import GroupRequest, RolloutGroup, ScoredGroup, group_seed
-from viva.rollout.prompts import PromptStream
-from viva.rollout.reward_hacking import HackingRule, detect, train_window_check
-from viva.rollout.run_log import RunLog
-from viva.rollout.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
+from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup, group_seed
+
+
+class _InFlight(NamedTuple):
+    """One step's submitted rollouts: the step, the prompt cursor before its prompts were taken, the handle."""
+
+    step: int
+    cursor: int
+    handle: object
 
 
 class EditGRPO:
     """Owns the algorithm; the executor owns the processes (local or Ray)."""
 
-    def __init__(self, cfg: GRPOConfig, executor, dataset, eval_dataset=None) -> None:
+    def __init__(self, cfg: GRPOConfig, executor: Executor, dataset, eval_dataset=None) -> None:
         self.cfg = cfg
         self.executor = executor
         self.run_dir = Path(cfg.output_dir)
@@ -35,6 +44,8 @@ class EditGRPO:
         self.prompts = PromptStream(dataset, cfg.seed, rejects_file=rejects)
         self.eval_prompts = eval_dataset
         self.step = 0
+        self._next_step = 0  # the next step whose rollouts are submitted
+        self._in_flight: Deque[_InFlight] = collections.deque()
         self.staleness: collections.Counter = collections.Counter()
         self.log = RunLog(self.run_dir, cfg.logging, to_dict(cfg), resume=cfg.resume)
         self.eval_rows: list[dict] = []
@@ -54,49 +65,63 @@ class EditGRPO:
                 self.step, self.prompts.cursor = state.step, state.cursor
             self.log.rewind(self.step)  # rows past the restored step are logged again
 
-    # -- train ----------------------------------------------------------------------------------------------------
+    # -- train: sample → score → update + sync ------------------------------------------------------------------
+    def train(self, progress=None) -> None:
+        """Run the remaining steps; rollouts for up to `max_staleness` future steps overlap each update."""
+        g = self.cfg.grpo
+        self._in_flight.clear()
+        self._next_step = self.step
+        if g.eval_every and self.step == 0:
+            self.evaluate(step=0)
+        while self.step < g.steps:
+            step, groups, wait_s = self.sample()
+            t = time.perf_counter()
+            scored, reward_stats = self.score(groups)
+            score_s = time.perf_counter() - t
+            metrics, sync, update_s = self.update_and_sync(scored, step)
+            self.step = step + 1
+            self._log_step(step, groups, scored, reward_stats, metrics, sync, (wait_s, score_s, update_s))
+            self._after_step(metrics, reward_stats, progress)
+
+    def sample(self) -> tuple[int, List[RolloutGroup], float]:
+        """1. Sample: keep k + 1 steps of rollouts submitted (k = max_staleness; 0 is synchronous), then collect the
+        oldest; returns (its step, its groups, seconds spent waiting for them)."""
+        g = self.cfg.grpo
+        while self._next_step < g.steps and len(self._in_flight) <= g.max_staleness:
+            cursor = self.prompts.cursor  # before this step's prompts are taken: a checkpoint resumes from it
+            handle = self.executor.submit(self._requests(self._next_step))
+            self._in_flight.append(_InFlight(self._next_step, cursor, handle))
+            self._next_step += 1
+        step, _, handle = self._in_flight.popleft()
+        t = time.perf_counter()
+        return step, self.executor.collect(handle), time.perf_counter() - t
+
+    def update_and_sync(self, scored: Sequence[ScoredGroup], step: int) -> tuple[LearnerMetrics, SyncStats, float]:
+        """3. Update the LoRA on the step's scored groups (eqs. 12–13), then sync it to the rollout actors; returns
+        (learner metrics, sync receipt, update seconds)."""
+        t = time.perf_counter()
+        metrics = self.executor.update(scored, step)
+        update_s = time.perf_counter() - t
+        return metrics, self.executor.sync(), update_s
+
     def _requests(self, step: int) -> List[GroupRequest]:
         g = self.cfg.grpo
         prompts = self.prompts.take(g.prompts_per_step)
         return [GroupRequest(step=step, group_index=i, prompt=p, group_size=g.group_size,
                              seed=group_seed(self.cfg.seed, step, i)) for i, p in enumerate(prompts)]
 
-    def train(self, progress=None) -> None:
-        """Run the remaining steps; rollouts for up to `max_staleness` future steps overlap each update."""
+    def _after_step(self, metrics: LearnerMetrics, reward_stats: dict, progress) -> None:
+        """Checkpoint and evaluate when due (the checkpoint's cursor: the oldest step still in flight)."""
         g = self.cfg.grpo
-        pending: Deque[tuple[int, int, object]] = collections.deque()  # (step, cursor at step start, handle)
-        next_step = self.step
-        if g.eval_every and self.step == 0:
-            self.evaluate(step=0)
-        while self.step < g.steps:
-            # 1. Sample: keep k + 1 steps of rollouts submitted (k = 0: synchronous).
-            while next_step < g.steps and len(pending) <= g.max_staleness:
-                cursor = self.prompts.cursor
-                pending.append((next_step, cursor, self.executor.submit(self._requests(next_step))))
-                next_step += 1
-            step, cursor, handle = pending.popleft()
-            t0 = time.perf_counter()
-            groups = self.executor.collect(handle)
-            t1 = time.perf_counter()
-            # 2. Score: reward pools in parallel, weighted sum (eq. 7), group advantages (eq. 11).
-            scored, reward_stats = self.score(groups)
-            t2 = time.perf_counter()
-            # 3. Update the LoRA (eqs. 12–13), then 4. sync it to the rollout actors.
-            metrics = self.executor.update(scored, step)
-            t3 = time.perf_counter()
-            sync = self.executor.sync()
-            self.step = step + 1
-            self._log_step(step, groups, scored, reward_stats, metrics, sync, (t1 - t0, t2 - t1, t3 - t2))
-            if g.checkpoint_every and self.step % g.checkpoint_every == 0:
-                next_cursor = pending[0][1] if pending else self.prompts.cursor
-                self.checkpoint(next_cursor)
-            if g.eval_every and self.step % g.eval_every == 0:
-                self.evaluate(step=self.step)
-            if progress is not None:
-                progress(self.step, metrics, reward_stats)
+        if g.checkpoint_every and self.step % g.checkpoint_every == 0:
+            self.checkpoint(self._in_flight[0].cursor if self._in_flight else self.prompts.cursor)
+        if g.eval_every and self.step % g.eval_every == 0:
+            self.evaluate(step=self.step)
+        if progress is not None:
+            progress(self.step, metrics, reward_stats)
 
     def score(self, groups: Sequence[RolloutGroup]) -> tuple[List[ScoredGroup], dict]:
-        """Rewards of every group from every reward pool, combined with the configured weights."""
+        """2. Score: every group by every reward pool, weighted sum (eq. 7), group advantages (eq. 11)."""
         from viva.rewards.worker import combine
 
         per_model = self.executor.score(groups)  # [num_models][num_groups]
@@ -283,13 +308,13 @@ def _oracle(group: RolloutGroup) -> Optional[np.ndarray]:
     return np.array([oracle_score(v, p).total for v in group.edited_videos], dtype=np.float64)
 
 
-def build_executor(cfg: GRPOConfig, local: bool):
+def build_executor(cfg: GRPOConfig, local: bool) -> Executor:
     """The plain in-process executor, or the Ray one."""
     if local:
-        from viva.rollout.local_executor import LocalExecutor
+        from viva.grpo.local_executor import LocalExecutor
 
         return LocalExecutor(cfg)
-    from viva.rollout.ray_executor import RayExecutor
+    from viva.grpo.ray_executor import RayExecutor
 
     return RayExecutor(cfg)
 

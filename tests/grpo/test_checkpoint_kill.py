@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from tests.rollout.grpo_fixtures import tiny_grpo_config
-from viva.rollout.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
+from viva.grpo.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
 
 TRIES = 20
 
@@ -28,8 +28,8 @@ def _acked(path: Path) -> list[int]:
 def test_kill_9_at_random_points_of_checkpoint_writes(tmp_path):
     # forkserver: the writer imports torch once; each try forks a fresh process from it and kills it with SIGKILL.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["tests.rollout._checkpoint_writer"])
-    from tests.rollout._checkpoint_writer import save_forever
+    ctx.set_forkserver_preload(["tests.grpo._checkpoint_writer"])
+    from tests.grpo._checkpoint_writer import save_forever
 
     rng = random.Random(0)
     for trial in range(TRIES):
@@ -67,7 +67,7 @@ class _StubExecutor:
 
 def test_resume_drops_metrics_rows_past_the_restored_step(tmp_path):
     from viva.data.dataset import build_dataset
-    from viva.rollout.driver import EditGRPO
+    from viva.grpo.driver import EditGRPO
 
     cfg = tiny_grpo_config(tmp_path, "resume=true", "grpo.steps=8")
     run_dir = Path(cfg.output_dir)

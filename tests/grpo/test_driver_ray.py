@@ -11,7 +11,7 @@ import pytest
 
 from tests.rollout.grpo_fixtures import tiny_grpo_config
 from viva.records import GroupRequest, group_seed
-from viva.rollout.driver import EditGRPO, run
+from viva.grpo.driver import EditGRPO, run
 
 pytestmark = pytest.mark.integration
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -47,7 +47,7 @@ def test_ray_synchronous_is_bit_identical_to_local(ray_cluster, tmp_path):
 
 def test_killed_rollout_and_reward_actors_are_recovered(ray_cluster, tmp_path):
     from viva.data.dataset import build_dataset
-    from viva.rollout.ray_executor import RayExecutor, RunFailed
+    from viva.grpo.ray_executor import RayExecutor, RunFailed
 
     cfg = tiny_grpo_config(tmp_path, "cluster.num_rollout_actors=2", "cluster.max_consecutive_failures=3")
     ex = RayExecutor(cfg)
@@ -95,7 +95,7 @@ def test_failed_start_releases_every_actor_and_placement_group(ray_cluster, tmp_
     import ray
     from ray.util import placement_group_table
 
-    from viva.rollout.ray_executor import RayExecutor
+    from viva.grpo.ray_executor import RayExecutor
 
     def rendezvous_fails(self):
         raise RuntimeError("learner rendezvous failed")

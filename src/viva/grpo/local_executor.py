@@ -1,69 +1,19 @@
-"""The roles of Edit-GRPO in this process, no Ray: the plain loop the distributed run must reproduce (k = 0)."""
+"""The roles of Edit-GRPO in this process, no Ray: the plain loop the distributed run must reproduce (k = 0).
+
+Implements `viva.grpo.executor.Executor`.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from dataclasses import dataclass
-from typing import List, Protocol, Sequence
+from typing import List, Sequence
 
 from viva.config import GRPOConfig
+from viva.grpo.executor import SyncStats
 from viva.learner.learner import Learner
-from viva.rewards.base import RewardOutput
 from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup
-
-
-@dataclass(frozen=True)
-class SyncStats:
-    """One weight sync: version delivered, bytes, seconds (until every rollout actor acknowledged)."""
-
-    policy_version: int
-    num_bytes: int
-    seconds: float
-
-
-class Executor(Protocol):
-    """Where the roles run. `LocalExecutor` (this file) and `RayExecutor` (ray_executor.py) implement it."""
-
-    def submit(self, requests: Sequence[GroupRequest]) -> object:
-        """Start sampling groups; return a handle for `collect`."""
-        ...
-
-    def collect(self, handle: object) -> List[RolloutGroup]:
-        """The sampled groups, in request order (failed groups regenerated with the same seeds)."""
-        ...
-
-    def score(self, groups: Sequence[RolloutGroup]) -> List[List[RewardOutput]]:
-        """Per reward model (config order), one output per group."""
-        ...
-
-    def update(self, scored: Sequence[ScoredGroup], step: int) -> LearnerMetrics:
-        """One learner update on the step's scored groups."""
-        ...
-
-    def sync(self) -> SyncStats:
-        """Push the learner's adapter to every rollout actor."""
-        ...
-
-    def learner_state(self) -> dict:
-        """Checkpointable learner state."""
-        ...
-
-    def load_learner_state(self, state: dict) -> None:
-        """Restore the learner and re-sync the rollout actors."""
-        ...
-
-    def busy_seconds(self) -> dict:
-        """Seconds each role spent working so far."""
-        ...
-
-    def save_lora(self, out_dir: str) -> Path:
-        """Write the learner's LoRA in diffusers format (with adapter metadata)."""
-        ...
-
-    def shutdown(self) -> None:
-        """Release the roles."""
-        ...
+from viva.rewards.base import RewardOutput
 
 
 class LocalExecutor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from viva.rollout.run_state import RunState, save_checkpoint
+from viva.grpo.run_state import RunState, save_checkpoint
 
 
 def save_forever(run_dir: str, acks: str, numel: int) -> None:

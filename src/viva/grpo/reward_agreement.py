@@ -115,6 +115,20 @@ def sample_groups(grpo: Any, prompts: Sequence[Any], group_size: int, seed: int,
     return groups
 
 
+def rollout_sampler(grpo_config: str, threads: int, log: Optional[Callable[[str], None]] = None
+                    ) -> Callable[[Sequence[Any], int, int], List[np.ndarray]]:
+    """``sample(prompts, group_size, seed) -> [G edited videos per prompt]`` with the GRPO config's rollout sampler:
+    what ``viva.rewards.train_toy`` takes for its on-policy candidates."""
+    from viva.config import load_config
+
+    grpo = load_config(grpo_config, [f"cluster.torch_threads={threads}"])
+
+    def sample(prompts: Sequence[Any], group_size: int, seed: int) -> List[np.ndarray]:
+        return [g.edited_videos for g in sample_groups(grpo, prompts, group_size, seed, log)]
+
+    return sample
+
+
 def sample_rollouts(grpo: Any, cfg: AgreementConfig) -> Rollouts:
     """G stochastic rollouts per held-out prompt with the GRPO rollout sampler, and their oracle scores."""
     from viva.data.toyworld import oracle_score

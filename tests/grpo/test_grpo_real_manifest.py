@@ -14,7 +14,7 @@ from tests.data.fake_vlm_server import FakeVLM, triplet_text
 from viva.config import load_config
 from viva.data.triplets import run_triplets
 from viva.rewards.base import RewardBatch, RewardOutput
-from viva.rollout.driver import run
+from viva.grpo.driver import run
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def test_grpo_trains_from_a_triplet_manifest(tmp_path):
         "grpo.eval_prompts=2", "grpo.checkpoint_every=0", "cluster.num_learner_workers=1", "cluster.num_gpus=0",
         "logging.wandb=false", "logging.progress=false", "logging.sample_every=1",
         "rewards=[{name: clip_if, weight: 1.0, options: {model: toy}}, "
-        "{name: 'tests.rollout.test_grpo_real_manifest:CaptionProbe', weight: 0.0}]",
+        "{name: 'tests.grpo.test_grpo_real_manifest:CaptionProbe', weight: 0.0}]",
         *[f"data.{c}" for c in clip], *[f"eval_data.{c}" for c in clip]])
     CAPTIONS.clear()
     run_dir = run(cfg, local=True, progress=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from viva.data.sample import EditSample
-from viva.rollout.prompts import PromptStream
+from viva.grpo.prompts import PromptStream
 
 
 class _DS:
