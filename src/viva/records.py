@@ -126,7 +126,8 @@ def _digest(tensors: Mapping[str, np.ndarray]) -> str:
 
 def make_update(state_dict: Mapping[str, torch.Tensor], policy_version: int) -> AdapterUpdate:
     """Pack a LoRA state dict for broadcast (``ray.put`` it once and pass the ref)."""
-    tensors = {k: state_dict[k].detach().to("cpu", torch.float32).contiguous().numpy().copy() for k in sorted(state_dict)}
+    tensors = {k: state_dict[k].detach().to("cpu", torch.float32).contiguous().numpy().copy()
+               for k in sorted(state_dict)}
     return AdapterUpdate(policy_version=policy_version, tensors=tensors, checksum=_digest(tensors))
 
 

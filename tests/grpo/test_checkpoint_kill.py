@@ -73,7 +73,7 @@ def test_resume_drops_metrics_rows_past_the_restored_step(tmp_path):
     run_dir = Path(cfg.output_dir)
     lora = {"layer.lora_A.weight": torch.ones(4)}
     save_checkpoint(run_dir, RunState(5, 5, 10, 0), {"lora": lora, "optimizer": {}})
-    (run_dir / "checkpoints" / ".tmp_half_written").mkdir()  # what a kill -9 during the next save leaves
+    (run_dir / "checkpoints" / ".step_000002.tmp-half").mkdir()  # what a kill -9 during the next save leaves
     rows = [{"step": s, "kind": "train", "loss": 0.1 * s} for s in range(7)]
     rows += [{"step": 5, "kind": "eval", "eval/reward_mean": 0.5}, {"step": 6, "kind": "train", "loss": 9.0}]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 7, "ki')
@@ -84,4 +84,4 @@ def test_resume_drops_metrics_rows_past_the_restored_step(tmp_path):
     assert algo.step == 5 and algo.prompts.cursor == 10 and executor.loaded is not None
     kept = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["step"]) for r in kept] == [("train", s) for s in range(5)] + [("eval", 5)]
-    assert not (run_dir / "checkpoints" / ".tmp_half_written").exists()
+    assert not (run_dir / "checkpoints" / ".step_000002.tmp-half").exists()

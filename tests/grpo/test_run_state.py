@@ -38,4 +38,4 @@ def test_failed_write_leaves_previous_checkpoint(tmp_path):
     with pytest.raises(Exception):
         save_checkpoint(tmp_path, RunState(2, 2, 4, 0), bad)
     assert latest_checkpoint(tmp_path).name == "step_000001"
-    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".tmp_")]
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]  # no temp dir left

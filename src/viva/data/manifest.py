@@ -9,8 +9,6 @@ reference, edit_type, scene`` (optional). Media paths are relative to the manife
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 
 from viva.data.sample import EditSample
 from viva.data.video_io import VideoReadError, read_image, read_video, write_image, write_video
+from viva.training.atomic import atomic_path, atomic_write_text
 
 REQUIRED_KEYS = ("id", "instruction", "source_caption", "edit_caption", "source")
 OPTIONAL_KEYS = ("target", "mask", "reference", "edit_type", "scene")
@@ -65,17 +64,6 @@ class BadLine:
     reason: str
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_frames(path_no_ext: Path, frames: np.ndarray) -> str:
     """A 1-frame video becomes a png, longer ones an mp4; returns the file name."""
     if frames.shape[0] == 1:
@@ -86,14 +74,8 @@ def _write_frames(path_no_ext: Path, frames: np.ndarray) -> str:
 
 
 def _write_mask(path: Path, mask: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         np.savez_compressed(tmp, mask=mask.astype(np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sample_record(s: EditSample, media: Path) -> dict:
@@ -122,7 +104,7 @@ def write_manifest(samples: Iterable[EditSample], out_dir: str | Path, name: str
     media.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(_sample_record(s, media), sort_keys=True) for s in samples]
     path = out_dir / name
-    _atomic_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path
 
 

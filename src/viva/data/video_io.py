@@ -6,8 +6,6 @@ The default codec, libx264rgb at crf 0, is lossless (exact round trip, any frame
 
 from __future__ import annotations
 
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Tuple
@@ -15,6 +13,8 @@ from typing import Optional, Tuple
 import av
 import numpy as np
 from PIL import Image
+
+from viva.training.atomic import atomic_path
 
 # codec -> (pixel format, encoder options)
 CODECS = {
@@ -40,14 +40,8 @@ def _check_frames(path: Path, frames: np.ndarray) -> None:
         raise VideoWriteError(f"{path}: no frames to write")
 
 
-def _temp_beside(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    return Path(tmp)
-
-
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 8, codec: str = "libx264rgb") -> None:
-    """Write uint8 ``[F, H, W, 3]`` frames atomically (temp file + os.replace)."""
+    """Write uint8 ``[F, H, W, 3]`` frames atomically."""
     path = Path(path)
     _check_frames(path, frames)
     if codec not in CODECS:
@@ -57,9 +51,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 8, codec: str
     if pix_fmt == "yuv420p" and (h % 2 or w % 2):
         raise VideoWriteError(f"{path}: {codec} (yuv420p) needs even frame sizes, got {h}x{w}; "
                               f"use codec='libx264rgb' (lossless, any size)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
-    try:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="matroska" if path.suffix == ".mkv" else "mp4") as container:
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
@@ -67,10 +59,6 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 8, codec: str
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
             container.mux(stream.encode())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_video(path: str | Path, max_frames: Optional[int] = None) -> Tuple[np.ndarray, float]:
@@ -104,14 +92,8 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise VideoWriteError(f"{path}: image must be uint8 [H, W, 3] or [H, W], got "
                               f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -23,6 +23,7 @@ from viva.grpo.run_log import RunLog
 from viva.grpo.run_state import RunState, latest_checkpoint, load_checkpoint, save_checkpoint
 from viva.learner.advantages import group_advantages
 from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup, group_seed
+from viva.training.atomic import atomic_write_text
 
 
 class _InFlight(NamedTuple):
@@ -56,7 +57,7 @@ class EditGRPO:
     def setup(self) -> None:
         """Resume from the latest checkpoint when asked; save the resolved config beside the outputs."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+        atomic_write_text(self.run_dir / "config.yaml", to_yaml(self.cfg))
         if self.cfg.resume:
             ckpt = latest_checkpoint(self.run_dir, recover=True)  # cleans up after a kill -9 mid-checkpoint
             if ckpt is not None:

@@ -7,9 +7,6 @@ the run stops with an error after ``cluster.max_consecutive_failures`` failures 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import List, Sequence
@@ -18,6 +15,7 @@ from viva.config import GRPOConfig
 from viva.grpo.executor import SyncStats
 from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup
 from viva.rewards.base import RewardOutput
+from viva.training.atomic import atomic_dir
 
 
 class RunFailed(RuntimeError):
@@ -203,13 +201,9 @@ class RayExecutor:
         """Fetch the diffusers-format LoRA files from rank 0 and write them here atomically."""
         files = self.learners.get([self.learners.call(0, "lora_files")], timeout=self.cfg.cluster.call_timeout_s)[0]
         out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp_lora_", dir=out.parent))
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        with atomic_dir(out) as tmp:
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
         return out
 
     def busy_seconds(self) -> dict:

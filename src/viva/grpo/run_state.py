@@ -2,16 +2,13 @@
 
 A kill -9 at any point of ``save_checkpoint`` leaves the previous checkpoint (or the new one) whole:
 ``latest_checkpoint(run_dir, recover=True)`` removes half-written temp dirs and restores a checkpoint that was being
-replaced.
+replaced (`viva.training.atomic`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -19,6 +16,8 @@ from typing import Optional
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from viva.training import atomic
 
 
 @dataclass(frozen=True)
@@ -44,50 +43,22 @@ def _restore_rng(rng: dict) -> None:
 
 
 def save_checkpoint(run_dir: Path, state: RunState, learner_state: dict) -> Path:
-    """Write ``run_dir/checkpoints/step_N`` via a temp dir + rename, then point ``latest`` at it atomically.
-
-    A checkpoint of the same step is renamed aside (``.old_step_N``) rather than deleted until the new one is in
-    place, so no instant exists without a whole copy of it on disk.
-    """
+    """Write ``run_dir/checkpoints/step_N`` as a whole directory (`viva.training.atomic.atomic_dir`), then point
+    ``latest`` at it atomically. A checkpoint of the same step is moved aside, not deleted, until the new one is in
+    place, so no instant exists without a whole copy of it on disk."""
     root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{state.step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp_", dir=root))
-    try:
+    with atomic.atomic_dir(final) as tmp:
         save_file({k: v.contiguous() for k, v in learner_state["lora"].items()}, str(tmp / "lora.safetensors"))
         torch.save({"optimizer": learner_state["optimizer"], "rng": _rng_state()}, tmp / "trainer_state.pt")
         (tmp / "state.json").write_text(json.dumps(asdict(state), indent=2))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = root / f".old_{final.name}"
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)  # a stale copy from an earlier crash; `final` is whole
-        os.replace(final, old)
-    os.replace(tmp, final)
-    link_tmp = root / ".latest.tmp"
-    link_tmp.write_text(final.name)
-    os.replace(link_tmp, root / "latest")
-    shutil.rmtree(old, ignore_errors=True)
+    atomic.atomic_write_text(root / "latest", final.name)
     return final
 
 
 def recover_checkpoints(run_dir: Path) -> None:
-    """Undo what a killed ``save_checkpoint`` left: temp dirs go, a checkpoint renamed aside comes back."""
-    root = Path(run_dir) / "checkpoints"
-    if not root.is_dir():
-        return
-    for path in root.iterdir():
-        if path.name.startswith(".old_step_"):
-            final = root / path.name[len(".old_"):]
-            if final.exists():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.replace(path, final)  # killed between moving the old copy aside and moving the new one in
-        elif path.name.startswith(".tmp_"):
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.name == ".latest.tmp":
-            path.unlink(missing_ok=True)
+    """Undo what a killed ``save_checkpoint`` left: temp dirs go, a checkpoint moved aside comes back."""
+    atomic.recover(Path(run_dir) / "checkpoints")
 
 
 def latest_checkpoint(run_dir: Path, recover: bool = False) -> Optional[Path]:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import List, Optional
+
+from viva.training.atomic import atomic_path, atomic_write_text
 
 FORMATS = ("diffusers", "peft", "merged")
 PEFT_WEIGHTS = "adapter_model.safetensors"
@@ -88,9 +89,8 @@ def export_peft(src: ExportSource, out: Path) -> Path:
     config = dit.transformer.peft_config[ADAPTER_NAME]
     out.mkdir(parents=True, exist_ok=True)
     state = {f"base_model.model.{k}": v.contiguous() for k, v in lora_state_dict(dit).items()}
-    tmp = out / f".{PEFT_WEIGHTS}.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, out / PEFT_WEIGHTS)
+    with atomic_path(out / PEFT_WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
     config.save_pretrained(str(out))  # adapter_config.json
     return out / PEFT_WEIGHTS
 
@@ -139,9 +139,7 @@ def export(src: ExportSource, fmt: str, out: str | Path, force: bool = False) ->
     check_output(src, out, force)
     path = {"diffusers": export_diffusers, "peft": export_peft, "merged": export_merged}[fmt](src, out)
     info = {"format": fmt, "lora": str(src.lora), "base": str(src.base), "viva_version": viva.__version__}
-    tmp = out / ".viva_export.json.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, out / "viva_export.json")
+    atomic_write_text(out / "viva_export.json", json.dumps(info, indent=2))
     return path
 
 

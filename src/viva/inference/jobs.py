@@ -9,7 +9,6 @@ running at once; ``create`` refuses more with ``QueueFull`` (the server answers 
 from __future__ import annotations
 
 import dataclasses
-import os
 import secrets
 import shutil
 import threading
@@ -18,6 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from viva.training.atomic import atomic_write_bytes
 
 STATES = ("queued", "running", "done", "failed")
 
@@ -111,11 +112,7 @@ class JobStore:
             shutil.rmtree(self.dir(job_id), ignore_errors=True)
 
     def write_file(self, job_id: str, name: str, data: bytes) -> Path:
-        """Atomically write one of a job's fixed-name files (temp file + os.replace)."""
+        """Atomically write one of a job's fixed-name files."""
         if name not in ("source", "reference", "output.mp4"):
             raise ValueError(f"unknown job file name {name!r}")
-        path = self.dir(job_id) / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        return path
+        return atomic_write_bytes(self.dir(job_id) / name, data)

@@ -8,9 +8,6 @@ the Ray learner workers), or, with ``learner.fsdp``, FSDP2 shards the DiT and re
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -20,6 +17,7 @@ import torch
 from viva.config import GRPOConfig
 from viva.models.conditioning import prepare_condition
 from viva.records import AdapterUpdate, LearnerMetrics, ScoredGroup, make_update
+from viva.training.atomic import atomic_dir
 
 
 class Learner:
@@ -95,16 +93,8 @@ class Learner:
         from viva.models.lora import save_lora
 
         out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp_lora_", dir=out.parent))
-        try:
+        with atomic_dir(out) as tmp:
             save_lora(self.editor.dit, tmp, self.cfg.lora, tensors=self.lora_tensors())
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
 
     # -- the update ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import torch
 from viva.config import GRPOConfig
 from viva.learner.learner import Learner
 from viva.records import AdapterUpdate, LearnerMetrics, ScoredGroup
+from viva.training.distributed import allreduce_mean_
 
 
 def free_port() -> int:
@@ -55,13 +56,7 @@ class LearnerWorker:
             self.sp_group = new_sequence_parallel_group(self.cfg.learner.sequence_parallel)
 
             def reducer(grads: List[torch.Tensor]) -> None:
-                flat = torch.cat([g.reshape(-1) for g in grads])  # one collective per minibatch
-                dist.all_reduce(flat)
-                flat /= world_size
-                offset = 0
-                for g in grads:
-                    g.copy_(flat[offset:offset + g.numel()].view_as(g))
-                    offset += g.numel()
+                allreduce_mean_(grads, world_size)  # one collective per minibatch
 
         self.learner = Learner(self.cfg, grad_reducer=reducer, sp_group=self.sp_group)
         return rank

@@ -4,9 +4,6 @@ and ``config.json`` (preset, transformer config, VLM id, codec, viva version). W
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -15,6 +12,7 @@ from safetensors.torch import load_file, save_file
 import viva
 from viva.config import ModelConfig
 from viva.models.dit import EditDiT
+from viva.training.atomic import atomic_dir
 
 DIT_FILE = "dit.safetensors"
 CONFIG_FILE = "config.json"
@@ -55,27 +53,11 @@ def save_base_checkpoint(editor, out_dir: str | Path, model_cfg: ModelConfig, sa
                                                  "guidance_scale": sampler.guidance_scale},
         "dtype": str(next(dit.parameters()).dtype).removeprefix("torch."),
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         state = {k: v.detach().contiguous().cpu() for k, v in dit.state_dict().items()}
         save_file(state, str(tmp / DIT_FILE), metadata={"format": FORMAT})
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-        _swap_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
-
-
-def _swap_dir(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp``: an existing ``out`` is renamed aside first, then removed."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_checkpoint_config(path: str | Path) -> dict:

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, safe_open
 
 from viva.config import LoRAConfig
 from viva.models.dit import EditDiT
+from viva.training.atomic import atomic_path
 
 LORA_WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
 ADAPTER_NAME = "default"
@@ -102,19 +103,15 @@ def save_lora(dit: EditDiT, out_dir: str | Path, lora_cfg: LoRAConfig | None = N
         raise ValueError("save_lora: the DiT has no LoRA adapter (call add_lora first)")
     metadata = peft_config(lora_cfg).to_dict() if lora_cfg is not None else _adapter_config(dit)
     metadata = json.loads(json.dumps(metadata, default=lambda o: sorted(o) if isinstance(o, set) else str(o)))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{LORA_WEIGHTS_NAME}.tmp"
-    tmp.mkdir(exist_ok=True)
-    HunyuanVideoLoraLoaderMixin.save_lora_weights(
-        tmp,
-        transformer_lora_layers={k: v.detach().contiguous() for k, v in (tensors or lora_state_dict(dit)).items()},
-        transformer_lora_adapter_metadata=metadata,
-        safe_serialization=True,
-    )
-    (tmp / LORA_WEIGHTS_NAME).replace(out / LORA_WEIGHTS_NAME)  # atomic
-    tmp.rmdir()
-    return out / LORA_WEIGHTS_NAME
+    with atomic_path(Path(out_dir) / LORA_WEIGHTS_NAME) as tmp:
+        HunyuanVideoLoraLoaderMixin.save_lora_weights(
+            tmp.parent,
+            transformer_lora_layers={k: v.detach().contiguous() for k, v in (tensors or lora_state_dict(dit)).items()},
+            transformer_lora_adapter_metadata=metadata,
+            safe_serialization=True,
+            weight_name=tmp.name,
+        )
+    return Path(out_dir) / LORA_WEIGHTS_NAME
 
 
 def read_lora(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from viva.data.sample import EditSample
 from viva.rewards.clip_backend import ClipModelConfig, embed_texts, embed_videos, frame_indices
 from viva.rewards.clip_scorer import get_encoder, video_text_similarity, video_video_similarity
+from viva.training.atomic import atomic_write_text
 
 TASKS = ("add", "replace", "remove", "hybrid", "reference")  # Table 1's columns; other edit types follow them
 METRICS = {  # key -> (column label, higher is better)
@@ -173,14 +173,6 @@ def markdown_table(table: Dict[str, Dict[str, float]], method: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def run_eval(cfg: Any) -> Dict[str, Any]:
     """Compute every metric, write ``metrics.json`` and ``table.md`` into ``cfg.output_dir``; return the report."""
     # 1. Load the samples and the edits being judged
@@ -204,8 +196,8 @@ def run_eval(cfg: Any) -> Dict[str, Any]:
               "per_sample": {it.sample.sample_id: {k: float(v[i]) for k, v in metrics.items()}
                              for i, it in enumerate(items)}}
     out = Path(cfg.output_dir)
-    _atomic_write(out / "metrics.json", json.dumps(report, indent=2, allow_nan=True))
-    _atomic_write(out / "table.md", markdown_table(table, cfg.method_name))
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2, allow_nan=True))
+    atomic_write_text(out / "table.md", markdown_table(table, cfg.method_name))
     return report
 
 

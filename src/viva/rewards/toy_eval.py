@@ -1,6 +1,7 @@
 """Held-out quality of the toy reward models: zero-shot caption choice among 8, how often CLIP-IF ranks the
 ground-truth edit above the unedited source, a partly applied edit and a wrong-object edit, PickScore's preference
-accuracy, and (``viva rewards eval-toy``) rank agreement with the oracle on base rollouts (``viva.grpo.reward_agreement``).
+accuracy, and (``viva rewards eval-toy``) rank agreement with the oracle on base rollouts
+(``viva.grpo.reward_agreement``).
 Run: ``viva rewards eval-toy`` (the static part is also printed at the end of ``viva rewards train-toy``)."""
 
 from __future__ import annotations

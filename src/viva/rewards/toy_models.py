@@ -88,15 +88,12 @@ def expand_state_dict(sd: Dict[str, torch.Tensor], vocab_size: int) -> Dict[str,
 
 def save_toy_clip(state_dict: Dict[str, torch.Tensor], path: Path, metadata: Optional[Dict[str, str]] = None) -> None:
     """Write a compact state dict (see :func:`compact_state_dict`) atomically as safetensors."""
-    import os
-
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(tmp), metadata=metadata or {})
-    os.replace(tmp, path)
+    from viva.training.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(tmp), metadata=metadata or {})
 
 
 def load_toy_clip(kind: str = "clip", path: Optional[Path] = None) -> Tuple[Any, Any]:

@@ -1,30 +1,24 @@
-"""SFT metrics sinks: a JSONL file (always), wandb (offline by default, optional) and a rich progress bar."""
+"""SFT metrics: the shared JSONL + wandb sink (`viva.training.metrics.MetricsSink`) on rank 0, and a rich progress
+bar."""
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
-from viva.config import LoggingConfig, SFTConfig, to_dict
-
-log = logging.getLogger(__name__)
+from viva.config import SFTConfig, to_dict
+from viva.training.metrics import MetricsSink
 
 
 class MetricsLogger:
-    """Writes one JSON line per logged step to ``<output_dir>/metrics.jsonl`` and mirrors it to wandb."""
+    """Rank 0 writes one JSON line per logged step to ``<output_dir>/metrics.jsonl`` and mirrors it to wandb; other
+    ranks log nothing."""
 
     def __init__(self, cfg: SFTConfig, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.path = Path(cfg.output_dir) / "metrics.jsonl"
-        self._wandb: Any = None
+        self._sink = MetricsSink(cfg.output_dir, cfg.logging, to_dict(cfg), "sft", cfg.resume) if enabled else None
         self._progress: Any = None
         self._task: Any = None
-        if enabled:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._wandb = _start_wandb(cfg.logging, cfg) if cfg.logging.wandb else None
 
     def start_progress(self, total: int, completed: int) -> None:
         """Show a progress bar over the training steps (rank 0, when logging.progress)."""
@@ -39,13 +33,9 @@ class MetricsLogger:
 
     def log(self, step: int, metrics: Dict[str, float]) -> None:
         """Append the metrics of ``step`` (and advance the progress bar)."""
-        if not self.enabled:
+        if self._sink is None:
             return
-        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        if self._wandb is not None:
-            self._wandb.log(metrics, step=step)
+        self._sink.log(step, {k: float(v) for k, v in metrics.items()})
         if self._progress is not None:
             self._progress.update(self._task, completed=step, info=f"loss {metrics.get('loss', float('nan')):.4f}")
 
@@ -55,34 +45,14 @@ class MetricsLogger:
             self._progress.update(self._task, completed=step)
 
     def log_video(self, key: str, path: Path, step: int) -> None:
-        """Attach an mp4 written by PyAV to wandb (no moviepy needed for a file path)."""
-        if self._wandb is not None:
-            import wandb
-
-            self._wandb.log({key: wandb.Video(str(path), format="mp4")}, step=step)
+        """Attach an mp4 to the wandb run."""
+        if self._sink is not None:
+            self._sink.log_video(key, path, step)
 
     def close(self) -> None:
         """Stop the progress bar and finish the wandb run."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-        if self._wandb is not None:
-            self._wandb.finish()
-            self._wandb = None
-
-
-def _start_wandb(lcfg: LoggingConfig, cfg: SFTConfig) -> Optional[Any]:
-    """A wandb run writing under the output directory; None when wandb is disabled or missing."""
-    mode = os.environ.get("WANDB_MODE", lcfg.wandb_mode)
-    if mode == "disabled":
-        return None
-    try:
-        import wandb
-    except ImportError:
-        log.warning("wandb is not installed; metrics go to metrics.jsonl only")
-        return None
-    run_dir = Path(cfg.output_dir).resolve()
-    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
-        os.environ.setdefault(var, str(run_dir))
-    return wandb.init(project=lcfg.wandb_project, mode=mode, dir=str(run_dir), config=to_dict(cfg),
-                      job_type="sft", reinit="finish_previous")
+        if self._sink is not None:
+            self._sink.close()

@@ -2,22 +2,23 @@
 
 Layout: ``<dir>/step_00000100/{model.safetensors, ema.safetensors, optimizer.pt, state.json}`` plus a ``latest``
 file naming the newest complete step. A checkpoint is written into a temporary sibling directory and renamed into
-place, then ``latest`` is replaced atomically, so a crash never leaves a half-written checkpoint that resume picks.
+place, then ``latest`` is replaced atomically (`viva.training.atomic`), so a crash never leaves a half-written
+checkpoint that resume picks.
 Batches, noise and sigmas are pure functions of (seed, rank, step), so the step is the whole data/RNG cursor.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from viva.training import atomic
 
 LATEST = "latest"
 
@@ -32,29 +33,19 @@ class TrainStateMeta:
     loss: float = float("nan")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def save_train_state(root: str | Path, meta: TrainStateMeta, model: Dict[str, torch.Tensor],
                      optimizer: dict, ema: Optional[Dict[str, torch.Tensor]] = None, keep: int = 2) -> Path:
     """Write one checkpoint atomically, point ``latest`` at it and prune all but the newest ``keep``."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    atomic.recover(root)  # temp dirs a killed earlier save left (rank 0 alone writes here)
     final = root / f"step_{meta.step:08d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.items()}, str(tmp / "model.safetensors"))
-    if ema is not None:
-        save_file({k: v.detach().contiguous().cpu() for k, v in ema.items()}, str(tmp / "ema.safetensors"))
-    torch.save(optimizer, tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps(asdict(meta)))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _atomic_write_text(root / LATEST, final.name)
+    with atomic.atomic_dir(final) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in model.items()}, str(tmp / "model.safetensors"))
+        if ema is not None:
+            save_file({k: v.detach().contiguous().cpu() for k, v in ema.items()}, str(tmp / "ema.safetensors"))
+        torch.save(optimizer, tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps(asdict(meta)))
+    atomic.atomic_write_text(root / LATEST, final.name)
     _prune(root, keep)
     return final
 

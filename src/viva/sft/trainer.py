@@ -16,12 +16,11 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import types
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -36,7 +35,9 @@ from viva.sft.metrics import MetricsLogger
 from viva.sft.model import build_sft_editor
 from viva.sft.pair_sources import build_pair_sources
 from viva.sft.timesteps import sample_sigmas
-from viva.sft.train_state import (TrainStateMeta, latest_checkpoint, load_train_state, save_train_state)
+from viva.sft.train_state import TrainStateMeta, latest_checkpoint, load_train_state, save_train_state
+from viva.training.atomic import atomic_write_text
+from viva.training.distributed import average_gradients
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,7 @@ class SFTResult:
 
 def write_result(result: SFTResult, path: Path) -> None:
     """Write the run's :class:`SFTResult` as JSON atomically (the Ray driver reads rank 0's from here)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(result)))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(dataclasses.asdict(result)))
 
 
 def read_result(path: Path) -> SFTResult:
@@ -115,19 +114,6 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return g
 
 
-def allreduce_mean_grads(params: List[nn.Parameter], world_size: int) -> None:
-    """Average gradients over ranks with one flat all-reduce (gloo on CPU, NCCL on GPU); None grads count as 0."""
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])  # [sum of numel]
-    dist.all_reduce(flat)
-    flat /= world_size
-    offset = 0
-    for p, g in zip(params, grads):
-        n = g.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
-        offset += n
-
-
 class SFTTrainer:
     """One data-parallel rank of the SFT recipe: ``setup()``, ``train()``, ``cleanup()``."""
 
@@ -155,7 +141,7 @@ class SFTTrainer:
         self.metrics = MetricsLogger(cfg, enabled=self.rank == 0)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(to_yaml(cfg))
+            atomic_write_text(self.out / "config.yaml", to_yaml(cfg))
         if cfg.resume:
             self._resume()
         self._broadcast_weights()
@@ -227,7 +213,7 @@ class SFTTrainer:
 
     def _allreduce_grads(self) -> None:
         if self.world_size > 1 and dist.is_initialized():
-            allreduce_mean_grads(list(self.params.values()), self.world_size)
+            average_gradients(list(self.params.values()), self.world_size)
 
     def train(self) -> SFTResult:
         """Run from ``start_step`` to ``sft.steps``; checkpoint, log, sample; write the base checkpoint."""

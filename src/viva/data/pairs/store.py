@@ -9,8 +9,6 @@ so a rerun skips every (stage, video) that has a status and redoes anything a cr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -19,6 +17,7 @@ import numpy as np
 
 from viva.data.pairs.components import Detection
 from viva.data.video_io import read_video, write_video
+from viva.training.atomic import atomic_path, atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,8 @@ class StageStore:
     def write_status(self, status: StageStatus, extra: Optional[Dict[str, Any]] = None) -> None:
         """Record the stage as done for the video (after its outputs are on disk)."""
         record = {**asdict(status), **(extra or {})}
-        _atomic_bytes(self.path(status.stage, status.video_id, ".json"), json.dumps(record, sort_keys=True).encode())
+        data = json.dumps(record, sort_keys=True).encode()
+        atomic_write_bytes(self.path(status.stage, status.video_id, ".json"), data)
 
     def write_clip(self, stage: str, video_id: str, frames: np.ndarray) -> None:
         """Lossless mp4 of ``[F, H, W, 3]`` frames (atomic)."""
@@ -74,15 +74,8 @@ class StageStore:
 
     def write_masks(self, video_id: str, masks: np.ndarray) -> None:
         """Binary masks as uint8 npz (atomic)."""
-        path = self.path("track", video_id, ".npz")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{video_id}.", suffix=".npz")
-        os.close(fd)
-        try:
+        with atomic_path(self.path("track", video_id, ".npz")) as tmp:
             np.savez_compressed(tmp, mask=(masks > 0.5).astype(np.uint8))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def read_masks(self, video_id: str) -> np.ndarray:
         """Masks ``[F, H, W]`` float32 in {0, 1}."""
@@ -95,16 +88,3 @@ class StageStore:
         if not rec or not rec.get("ok"):
             raise FileNotFoundError(f"{self.root}/detect/{video_id}.json: no detection for {video_id}")
         return Detection(rec["label"], tuple(rec["box"]), rec["score"], rec["frame"])
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
