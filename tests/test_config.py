@@ -1,11 +1,13 @@
 """Config loading: every shipped file resolves; unknown keys and bad values fail with the key's name."""
 
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
 
 from viva.cli import main as cli_main
-from viva.config import ConfigError, GRPOConfig, load_config
+from viva.config import RECIPES, ConfigError, GRPOConfig, load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 
@@ -26,6 +28,26 @@ def test_overrides_apply_and_types_are_checked():
     assert cfg.grpo.group_size == 8 and cfg.sampler.kind == "cps"
     with pytest.raises(ConfigError, match="group_size"):
         load_config(None, ["grpo.group_size=many"], recipe="grpo")
+
+
+def _sections(cls: type) -> set:
+    """``cls`` and every config dataclass its fields hold (directly, in a list, or optional)."""
+    found = {cls}
+    for hint in typing.get_type_hints(cls).values():  # resolves the `from __future__ import annotations` strings
+        for t in (hint, *typing.get_args(hint), *[a for h in typing.get_args(hint) for a in typing.get_args(h)]):
+            if dataclasses.is_dataclass(t) and t not in found:
+                found |= _sections(t)
+    return found
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_configs_are_frozen_they_cross_processes(recipe):
+    sections = _sections(RECIPES[recipe])
+    assert all(s.__dataclass_params__.frozen for s in sections), sorted(
+        s.__name__ for s in sections if not s.__dataclass_params__.frozen)
+    cfg = load_config(next(p for p in CONFIGS if p.parent.name == recipe))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.recipe = recipe  # change a config with dataclasses.replace
 
 
 def test_unknown_key_in_file_names_key_and_file(tmp_path):

@@ -22,6 +22,7 @@ BAD_VALUES = [
     (GRPO, "model.dtype=int8", "model.dtype must be one of float32 | bfloat16 | float16, got 'int8'"),
     (GRPO, "model.backend=jit", "model.backend must be one of eager | compile | tensorrt"),
     (GRPO, "lora.dropout=1.5", "lora.dropout must be in [0, 1), got 1.5"),
+    (GRPO, "sampler.kind=euler", "key 'sampler.kind': Invalid value 'euler', expected one of ['sde', 'cps', 'ode']"),
     (GRPO, "cluster.call_timeout_s=0", "cluster.call_timeout_s must be > 0 seconds, got 0.0"),
     (GRPO, "cluster.num_rollout_actors=0", "cluster.num_rollout_actors must be >= 1, got 0"),
     (GRPO, "rewards.0.weight=nan", "weight must be a finite number, got nan"),

@@ -1,7 +1,8 @@
 """Typed configs: dataclass schemas + YAML files + ``key=value`` overrides (OmegaConf structured configs).
 
 Every YAML file in ``configs/`` names its ``recipe`` (grpo | sft | eval | serve | data); the recipe picks the schema.
-Unknown keys are errors that name the key and the file. Derived values are filled in ``__post_init__``.
+Unknown keys are errors that name the key and the file. Derived values are filled in ``__post_init__``. Configs are
+frozen dataclasses (they cross process boundaries to Ray actors): change one with ``dataclasses.replace``.
 
 Run: ``viva config show --config configs/grpo/toy.yaml grpo.group_size=8``
 """
@@ -12,10 +13,13 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Optional, get_args
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+
+
+SamplerKind = Literal["sde", "cps", "ode"]  # the denoising step: Flow-SDE, coefficients-preserving SDE, or ODE
 
 
 class ConfigError(ValueError):
@@ -37,7 +41,7 @@ def _finite(x: Any) -> bool:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoRAConfig:
     """peft LoRA on the DiT's attention projections (VIVA §3.3: Edit-GRPO trains a LoRA)."""
 
@@ -59,7 +63,7 @@ class LoRAConfig:
         _require(_finite(self.dropout) and 0 <= self.dropout < 1, "lora.dropout", self.dropout, "in [0, 1)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     """Which DiT / VLM / codec to build, and from where."""
 
@@ -100,14 +104,14 @@ class ModelConfig:
         _require(self.vlm_cache_size >= 0, "model.vlm_cache_size", self.vlm_cache_size, ">= 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SamplerConfig:
     """Denoising: schedule, guidance and the stochastic step used for rollouts (sigma = 1 is pure noise)."""
 
     num_steps: int = 50
     shift: float = 7.0  # HunyuanVideo's timestep shift
     guidance_scale: float = 2.0  # CFG on the instruction only; the source video is in both branches
-    kind: str = "sde"  # sde (Flow-GRPO eq. 14) | cps (coefficients-preserving) | ode
+    kind: SamplerKind = "sde"  # sde (Flow-GRPO eq. 14) | cps (coefficients-preserving) | ode
     eta: float = 0.7  # noise level of the SDE / CPS steps
     # SDE window: only steps [window_start, window_start + window_size) are stochastic (and trained); the rest are
     # ODE steps (MixGRPO / Flow-GRPO-Fast). window_size = 0 means every step is stochastic.
@@ -116,7 +120,7 @@ class SamplerConfig:
     random_window: bool = False  # draw window_start per prompt from the rollout seed
 
     def __post_init__(self) -> None:
-        if self.kind not in ("sde", "cps", "ode"):
+        if self.kind not in get_args(SamplerKind):
             raise ConfigError(f"sampler.kind must be sde | cps | ode, got {self.kind!r}")
         if self.num_steps <= 0:
             raise ConfigError(f"sampler.num_steps must be > 0, got {self.num_steps}")
@@ -131,7 +135,7 @@ class SamplerConfig:
             )
 
 
-@dataclass
+@dataclass(frozen=True)
 class RewardSpec:
     """One reward model in the weighted sum (VIVA eq. 7)."""
 
@@ -151,7 +155,7 @@ class RewardSpec:
                  (self.num_cpus, self.num_gpus), ">= 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     """Where prompts / pairs come from: the procedural toy world or a JSONL manifest."""
 
@@ -186,7 +190,7 @@ class DataConfig:
                  "false unless data.source=manifest")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClusterConfig:
     """Where Ray processes go. address=None starts an embedded local cluster bound to 127.0.0.1."""
 
@@ -223,7 +227,7 @@ class ClusterConfig:
             _require(_finite(v) and v > 0, f"cluster.{key}", v, "> 0 seconds")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoggingConfig:
     """Metrics sinks and artefacts."""
 
@@ -239,7 +243,7 @@ class LoggingConfig:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class GRPOSection:
     """Edit-GRPO hyper-parameters (VIVA §3.3, eqs. 8–13)."""
 
@@ -281,7 +285,7 @@ class GRPOSection:
                  list(self.betas), "two numbers in [0, 1)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LearnerConfig:
     """How the Edit-GRPO learner lays its DiT over its ranks (docs/scale.md): FSDP2, mixed precision, recompute, SP."""
 
@@ -303,7 +307,7 @@ class LearnerConfig:
         _require(self.sequence_parallel >= 1, "learner.sequence_parallel", self.sequence_parallel, ">= 1")
 
 
-@dataclass
+@dataclass(frozen=True)
 class GRPOConfig:
     """`viva grpo` — distributed Edit-GRPO."""
 
@@ -331,7 +335,7 @@ class GRPOConfig:
                  f"a divisor of cluster.num_learner_workers={workers} (ranks of one sequence-parallel group)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SFTSection:
     """Supervised fine-tuning (VIVA §3.2, eq. 3)."""
 
@@ -387,7 +391,7 @@ class SFTSection:
             raise ConfigError("sft.steps, sft.batch_size, sft.num_workers and sft.log_every must be > 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SFTConfig:
     """`viva sft` — trains the base checkpoint."""
 
@@ -404,7 +408,7 @@ class SFTConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
     """`viva eval` — VIE-Bench-style metrics on a manifest."""
 
@@ -429,7 +433,7 @@ class EvalConfig:
     judge_max_frames: int = 4  # frames of each video sent to the VLM judge
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServeConfig:
     """`viva serve` — Ray Serve application."""
 
@@ -475,7 +479,7 @@ class ServeConfig:
 REAL_EDIT_TYPES = ["add", "remove", "replace", "recolor", "background", "style"]  # reference edits need an image
 
 
-@dataclass
+@dataclass(frozen=True)
 class VLMEngineConfig:
     """A chat VLM: any OpenAI-compatible endpoint, or vLLM's offline engine in Ray actors on GPU nodes."""
 
@@ -505,7 +509,7 @@ class VLMEngineConfig:
             _require(_finite(v) and v >= 0, f"vlm.{key}", v, ">= 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TripletsSection:
     """`viva data triplets`: per source video a VLM writes t_src, an instruction mixing edit types, and t_edit."""
 
@@ -529,7 +533,7 @@ class TripletsSection:
                  self.max_edit_types, f"in [min_edit_types, {len(self.edit_types)} (len(edit_types))]")
 
 
-@dataclass
+@dataclass(frozen=True)
 class StageSpec:
     """One `viva data pairs` stage: a registered component, its weights (hub id / local path) and its Ray actors."""
 
@@ -546,7 +550,7 @@ class StageSpec:
                  (self.num_cpus, self.num_gpus), ">= 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PairsSection:
     """`viva data pairs`: detect -> track masks -> inpaint -> VLM quality control -> SFT manifest (remove/add)."""
 
@@ -580,7 +584,7 @@ class PairsSection:
                  (self.min_mask_area, self.max_mask_area), "0 <= min < max <= 1")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataPipelineConfig:
     """`viva data` — triplets and paired-data synthesis from real videos."""
 
@@ -631,6 +635,7 @@ def load_config(path: str | Path | None, overrides: List[str] | None = None, rec
         merged = OmegaConf.merge(schema, raw)
     except OmegaConfBaseException as e:
         raise ConfigError(f"{source}: {_explain(e)}") from e
+    _writable(merged)  # frozen schemas make read-only nodes; an indexed override edits one in place
     for override in overrides:
         merged = _apply_override(merged, override)
     try:
@@ -653,6 +658,16 @@ def _apply_override(merged: Any, override: str) -> Any:
         return OmegaConf.merge(merged, OmegaConf.from_dotlist([override]))
     except (OmegaConfBaseException, ValueError, TypeError) as e:
         raise ConfigError(f"override {override!r}: {_explain(e)}") from e
+
+
+def _writable(node: Any) -> None:
+    """Clear the read-only flag OmegaConf puts on the nodes of frozen dataclasses (the result is frozen again by
+    ``to_object``)."""
+    OmegaConf.set_readonly(node, False)
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for k in keys:
+        if not OmegaConf.is_missing(node, k) and isinstance(node[k], (DictConfig, ListConfig)):
+            _writable(node[k])
 
 
 def _explain(e: Exception) -> str:

@@ -53,7 +53,9 @@ def test_call_and_call_all_keep_per_actor_state(cluster):
         group.wait_ready(30)
         assert len(group) == 2
         assert group.get(group.call(0, "incr")) == 11
-        assert group.get(group.call_all("incr", 5)) == [16, 15]
+        assert group.get(group.call_all(Counter.incr, 5)) == [16, 15]  # a method reference works like its name
+        with pytest.raises(TypeError, match="is not a method of Counter"):
+            group.call(0, ActorGroup.shutdown)
         payload = np.arange(200_000, dtype=np.float32)  # 800 kB: broadcast through one ray.put
         echoed = group.get(group.call_all("echo", payload), timeout=30)
         assert all(np.array_equal(e, payload) for e in echoed)

@@ -1,6 +1,7 @@
 """Edit-GRPO on the embedded Ray cluster: k=0 is bit-identical to the plain loop; killed actors are recovered
 without losing, duplicating or inventing anything; k=1 overlaps rollouts with updates."""
 
+import dataclasses
 import json
 import os
 import time
@@ -71,7 +72,7 @@ def test_killed_rollout_and_reward_actors_are_recovered(ray_cluster, tmp_path):
         rescored = ex.score(clean)
         for a, b in zip(rescored[0], clean_scores[0], strict=True):
             np.testing.assert_array_equal(a.scores, b.scores)  # real scores, not made-up ones
-        ex.cfg.cluster.max_consecutive_failures = 1
+        ex.cfg = dataclasses.replace(ex.cfg, cluster=dataclasses.replace(ex.cfg.cluster, max_consecutive_failures=1))
         handle = ex.submit(reqs)
         ex.rollouts.kill(1)
         with pytest.raises(RunFailed, match="failed 1 times in a row"):

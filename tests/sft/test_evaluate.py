@@ -1,5 +1,6 @@
 """Held-out evaluation: deterministic ODE + CFG edits, oracle per edit type, the sample grid mp4, the recipe CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_oracle_per_type_and_sample_grid(sft_config, tmp_path):
     editor = build_editor(cfg.model)
     scores = oracle_per_type(editor, cfg, ["add", "background"], count=2)
     assert set(scores) == {"add", "background", "mean"} and all(0.0 <= v <= 1.0 for v in scores.values())
-    cfg.sft.num_sample_edits = 2
+    cfg = dataclasses.replace(cfg, sft=dataclasses.replace(cfg.sft, num_sample_edits=2))
     path = write_sample_grid(editor, cfg, tmp_path / "grid.mp4")
     frames, _ = read_video(path)
     assert frames.shape == (2, 2 * 16, 3 * 16, 3)  # rows: edit types; columns: source | edit | target

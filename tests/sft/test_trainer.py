@@ -1,5 +1,6 @@
 """SFT trainer: what trains and what stays frozen, masking path, determinism, atomic checkpoints and exact resume."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_mask_weight_changes_the_loss_and_batches_are_deterministic(sft_config):
     assert batch.mask.sum() > 0  # toy-world pairs carry their edit masks
     plain = t.compute_loss(batch, 0).item()
     assert t.compute_loss(batch, 0).item() == plain  # noise / sigma / dropout come from (seed, rank, step)
-    t.cfg.sft.mask_weight = 4.0
+    t.cfg = dataclasses.replace(t.cfg, sft=dataclasses.replace(t.cfg.sft, mask_weight=4.0))
     masked = t.compute_loss(batch, 0).item()
     assert masked > plain  # (1 + w_m M) >= 1 everywhere, > 1 inside the edit
 
@@ -75,8 +76,7 @@ def test_lr_schedule_warmup_then_decay(sft_config):
     f = lr_multiplier(s)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(60) == pytest.approx(0.5) and f(110) == pytest.approx(0.0, abs=1e-9)
-    s.schedule = "linear"
-    assert lr_multiplier(s)(60) == pytest.approx(0.5)
+    assert lr_multiplier(dataclasses.replace(s, schedule="linear"))(60) == pytest.approx(0.5)
 
 
 def test_resume_continues_exactly(sft_config, tmp_path):

@@ -1,4 +1,5 @@
-"""N Ray actors of one plain Python class, addressed by index: ``ActorGroup(RolloutWorker, n=4, role="rollout")``.
+"""N Ray actors of one plain Python class, addressed by index: ``ActorGroup(RolloutWorker, n=4, role="rollout")``,
+then ``group.call(0, RolloutWorker.sample_group, request)`` (a method of the class, or its name).
 
 The class is never decorated; ``ray.remote`` is applied here. Actors restart up to ``max_restarts`` times
 (constructor re-run, state reset); calls are never retried by Ray (``max_task_retries=0``): the driver decides
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Generic, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError
@@ -53,7 +54,7 @@ class ActorGroup(Generic[T]):
     ) -> None:
         if n < 1:
             raise ValueError(f"ActorGroup '{role}' needs n >= 1, got {n}")
-        self.role, self.cls_name = role, cls.__name__
+        self.role, self.cls, self.cls_name = role, cls, cls.__name__
         demand = res.actor_demand(num_cpus, num_gpus, resources)
         # 1. Fail fast on requests that would otherwise stay pending forever.
         if placement is None:
@@ -96,13 +97,15 @@ class ActorGroup(Generic[T]):
         """The Ray actor handles (for code that needs Ray directly, e.g. ray.wait over several groups)."""
         return list(self._actors)
 
-    def call(self, i: int, method: str, *args: Any, **kwargs: Any) -> ray.ObjectRef:
-        """Submit ``method(*args, **kwargs)`` to actor ``i``; returns its ObjectRef at once."""
-        ref = getattr(self._actor(i), method).remote(*args, **kwargs)
-        self._track(ref, i, method)
+    def call(self, i: int, method: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> ray.ObjectRef:
+        """Submit ``method(*args, **kwargs)`` to actor ``i``; returns its ObjectRef at once. ``method`` is a method
+        of the class (``RolloutWorker.sample_group``: checked here, found by an IDE) or its name."""
+        name = self._method_name(method)
+        ref = getattr(self._actor(i), name).remote(*args, **kwargs)
+        self._track(ref, i, name)
         return ref
 
-    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[ray.ObjectRef]:
+    def call_all(self, method: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> list[ray.ObjectRef]:
         """Submit the same call to every actor; each argument is put in the object store once (broadcast)."""
         if len(self._actors) > 1:
             # Ray would otherwise serialise a large argument once per actor; a top-level ref arrives as its value.
@@ -172,6 +175,16 @@ class ActorGroup(Generic[T]):
     def is_actor_error(self, exc: BaseException) -> bool:
         """See the module-level ``is_actor_error``."""
         return is_actor_error(exc)
+
+    def _method_name(self, method: Callable[..., Any] | str) -> str:
+        """The name Ray calls: ``method`` itself, or the name of a method reference of this group's class."""
+        if isinstance(method, str):
+            return method
+        name = getattr(method, "__name__", "")
+        if getattr(self.cls, name, None) is not method:
+            raise TypeError(f"ActorGroup '{self.role}': {getattr(method, '__qualname__', method)!r} is not a method "
+                            f"of {self.cls_name}")
+        return name
 
     def _actor(self, i: int) -> Any:
         if not 0 <= i < len(self._actors):

@@ -13,8 +13,11 @@ from typing import List, Sequence
 
 from viva.config import GRPOConfig
 from viva.grpo.executor import SyncStats
+from viva.learner.worker import LearnerWorker
 from viva.records import GroupRequest, LearnerMetrics, RolloutGroup, ScoredGroup
 from viva.rewards.base import RewardOutput
+from viva.rewards.worker import RewardWorker
+from viva.rollout.worker import RolloutWorker
 from viva.training.atomic import atomic_dir
 
 
@@ -46,9 +49,6 @@ class RayExecutor:
         """Reserve placement, start learners, rollout actors and reward pools, then push the first adapter."""
         from viva.cluster.actor_group import ActorGroup
         from viva.cluster.placement import RoleResources, plan_placement, roles_from_config
-        from viva.learner.worker import LearnerWorker
-        from viva.rewards.worker import RewardWorker
-        from viva.rollout.worker import RolloutWorker
 
         cfg, c = self.cfg, self.cfg.cluster
         roles = roles_from_config(c)
@@ -80,15 +80,15 @@ class RayExecutor:
 
     def _setup_learners(self) -> None:
         c, lg = self.cfg.cluster, self.learners
-        host, port = lg.get([lg.call(0, "rendezvous_address")], timeout=c.call_timeout_s)[0]
-        refs = [lg.call(r, "setup", r, len(lg), host, port) for r in range(len(lg))]
+        host, port = lg.get([lg.call(0, LearnerWorker.rendezvous_address)], timeout=c.call_timeout_s)[0]
+        refs = [lg.call(r, LearnerWorker.setup, r, len(lg), host, port) for r in range(len(lg))]
         lg.get(refs, timeout=c.call_timeout_s)
 
     # -- rollouts ---------------------------------------------------------------------------------------------------
     def submit(self, requests: Sequence[GroupRequest]) -> list:
         """Round-robin the groups over the rollout actors; returns [(request, actor, ref)]."""
         n = len(self.rollouts)
-        return [(r, i % n, self.rollouts.call(i % n, "sample_group", r)) for i, r in enumerate(requests)]
+        return [(r, i % n, self.rollouts.call(i % n, RolloutWorker.sample_group, r)) for i, r in enumerate(requests)]
 
     def collect(self, handle: list) -> List[RolloutGroup]:
         """Results in request order; a failed group is regenerated (same seed) on the restarted actor."""
@@ -102,7 +102,7 @@ class RayExecutor:
                     break
                 except Exception as e:  # noqa: BLE001 - classified just below
                     self._on_failure(self.rollouts, actor, e, f"group {request.group_index} of step {request.step}")
-                    ref = self.rollouts.call(actor, "sample_group", request)
+                    ref = self.rollouts.call(actor, RolloutWorker.sample_group, request)
             self._busy["rollout"] += group.sample_seconds
             out.append(group)
         return out
@@ -117,7 +117,8 @@ class RayExecutor:
         actors.wait_ready(timeout=self.cfg.cluster.call_timeout_s, indices=[index])
         if actors is self.rollouts and self._update_ref is not None:
             # A restarted actor rebuilt the base model: pull the current adapter before regenerating.
-            actors.get([actors.call(index, "load_adapter", self._update_ref)], timeout=self.cfg.cluster.sync_timeout_s)
+            ack = actors.call(index, RolloutWorker.load_adapter, self._update_ref)
+            actors.get([ack], timeout=self.cfg.cluster.sync_timeout_s)
 
     # -- rewards ----------------------------------------------------------------------------------------------------
     def score(self, groups: Sequence[RolloutGroup]) -> List[List[RewardOutput]]:
@@ -127,7 +128,7 @@ class RayExecutor:
         for pool in self.rewards:
             n = len(pool)
             shards = [list(range(i, len(groups), n)) for i in range(n)]
-            calls.append([(i, idx, pool.call(i, "score_groups", [groups[j] for j in idx])) for i, idx in
+            calls.append([(i, idx, pool.call(i, RewardWorker.score_groups, [groups[j] for j in idx])) for i, idx in
                           enumerate(shards) if idx])
         results = []
         for pool, pool_calls in zip(self.rewards, calls):
@@ -140,7 +141,7 @@ class RayExecutor:
                         break
                     except Exception as e:  # noqa: BLE001
                         self._on_failure(pool, actor, e, f"scoring {len(idx)} groups")
-                        ref = pool.call(actor, "score_groups", [groups[j] for j in idx])
+                        ref = pool.call(actor, RewardWorker.score_groups, [groups[j] for j in idx])
                 for j, o in zip(idx, scored):
                     outs[j] = o
             results.append(outs)
@@ -152,7 +153,7 @@ class RayExecutor:
         """Each learner rank takes every W-th group; rank 0's metrics are returned."""
         t = time.perf_counter()
         w = len(self.learners)
-        refs = [self.learners.call(r, "update", list(scored[r::w]), step) for r in range(w)]
+        refs = [self.learners.call(r, LearnerWorker.update, list(scored[r::w]), step) for r in range(w)]
         metrics = self.learners.get(refs, timeout=self.cfg.cluster.call_timeout_s)
         self._busy["learner"] += time.perf_counter() - t
         return metrics[0]
@@ -160,10 +161,11 @@ class RayExecutor:
     def sync(self) -> SyncStats:
         """Broadcast rank 0's adapter by reference (stored once); acks are verified before the next collect."""
         t = time.perf_counter()
-        self._update_ref = self.learners.call(0, "adapter_update")
+        self._update_ref = self.learners.call(0, LearnerWorker.adapter_update)
         if not self._update_bytes:
-            self._update_bytes = self.learners.get([self._update_ref], timeout=self.cfg.cluster.sync_timeout_s)[0].num_bytes
-        self._pending_acks = self.rollouts.call_all("load_adapter", self._update_ref)
+            update = self.learners.get([self._update_ref], timeout=self.cfg.cluster.sync_timeout_s)[0]
+            self._update_bytes = update.num_bytes
+        self._pending_acks = self.rollouts.call_all(RolloutWorker.load_adapter, self._update_ref)
         if self.cfg.grpo.max_staleness == 0:
             self._check_acks()
         return SyncStats(self._acked_version, self._update_bytes, time.perf_counter() - t)
@@ -188,18 +190,21 @@ class RayExecutor:
 
     def learner_state(self) -> dict:
         """Rank 0's state (ranks are identical after every all-reduced step; FSDP: every rank joins the gather)."""
-        refs = self.learners.call_all("state_dict") if self.cfg.learner.fsdp else [self.learners.call(0, "state_dict")]
-        return self.learners.get(refs, timeout=self.cfg.cluster.call_timeout_s)[0]
+        lg, method = self.learners, LearnerWorker.state_dict
+        refs = lg.call_all(method) if self.cfg.learner.fsdp else [lg.call(0, method)]
+        return lg.get(refs, timeout=self.cfg.cluster.call_timeout_s)[0]
 
     def load_learner_state(self, state: dict) -> None:
         """Every rank loads the state, then the rollout actors get its adapter."""
-        self.learners.get(self.learners.call_all("load_state_dict", state), timeout=self.cfg.cluster.call_timeout_s)
+        refs = self.learners.call_all(LearnerWorker.load_state_dict, state)
+        self.learners.get(refs, timeout=self.cfg.cluster.call_timeout_s)
         self.sync()
         self._check_acks()
 
     def save_lora(self, out_dir: str) -> Path:
         """Fetch the diffusers-format LoRA files from rank 0 and write them here atomically."""
-        files = self.learners.get([self.learners.call(0, "lora_files")], timeout=self.cfg.cluster.call_timeout_s)[0]
+        ref = self.learners.call(0, LearnerWorker.lora_files)
+        files = self.learners.get([ref], timeout=self.cfg.cluster.call_timeout_s)[0]
         out = Path(out_dir)
         with atomic_dir(out) as tmp:
             for name, data in files.items():

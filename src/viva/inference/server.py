@@ -13,6 +13,7 @@ splits batches by LoRA, the worker groups them by shape). Binds 127.0.0.1 unless
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -127,11 +128,10 @@ def run(cfg: ServeConfig, blocking: bool = True):
     """Start Ray Serve on ``cfg.host:cfg.port`` and deploy; returns the ingress handle when not blocking."""
     import ray
 
-    cfg.job_dir = str(Path(cfg.job_dir).resolve())
-    for field in ("base_checkpoint",):
-        value = getattr(cfg.model, field)
-        if value:
-            setattr(cfg.model, field, str(Path(value).resolve()))
+    # Absolute paths: the replicas may run in another working directory.
+    base = cfg.model.base_checkpoint
+    model = dataclasses.replace(cfg.model, base_checkpoint=str(Path(base).resolve())) if base else cfg.model
+    cfg = dataclasses.replace(cfg, job_dir=str(Path(cfg.job_dir).resolve()), model=model)
     if not ray.is_initialized():
         # A fresh local cluster unless RAY_ADDRESS names one (never attach to a stray cluster on this machine).
         ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False)
@@ -155,13 +155,10 @@ def config_from_args(argv: Optional[List[str]]) -> ServeConfig:
     """ServeConfig from a YAML file, flags and overrides; the token may also come from $VIVA_SERVE_TOKEN."""
     args = build_parser().parse_args(argv)
     cfg: ServeConfig = load_config(args.config, args.overrides, recipe="serve")
-    if args.base:
-        cfg.model.base_checkpoint = args.base
-    cfg.loras = list(cfg.loras) + list(args.lora)
-    cfg.host = args.host or cfg.host
-    cfg.port = args.port or cfg.port
-    cfg.auth_token = cfg.auth_token or os.environ.get("VIVA_SERVE_TOKEN") or None
-    return cfg
+    model = dataclasses.replace(cfg.model, base_checkpoint=args.base) if args.base else cfg.model
+    return dataclasses.replace(cfg, model=model, loras=list(cfg.loras) + list(args.lora), host=args.host or cfg.host,
+                               port=args.port or cfg.port,
+                               auth_token=cfg.auth_token or os.environ.get("VIVA_SERVE_TOKEN") or None)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
