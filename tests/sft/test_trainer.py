@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from viva.config import ConfigError, load_config
-from viva.sft.trainer import SFTTrainer, lr_multiplier, run_sft, select_trainable
+from viva.sft.model import select_trainable
+from viva.sft.trainer import SFTTrainer, lr_multiplier, run_sft
 from viva.sft.train_state import latest_checkpoint, load_train_state
 
 

@@ -32,7 +32,7 @@ from viva.sft.data import MixedPairSampler, PairBatch
 from viva.sft.ema import EMA
 from viva.sft.loss import add_noise, flow_matching_target, masked_flow_matching_loss, resize_mask_to_latent
 from viva.sft.metrics import MetricsLogger
-from viva.sft.model import build_sft_editor
+from viva.sft.model import build_sft_editor, select_trainable
 from viva.sft.pair_sources import build_pair_sources
 from viva.sft.timesteps import sample_sigmas
 from viva.sft.train_state import TrainStateMeta, latest_checkpoint, load_train_state, save_train_state
@@ -41,12 +41,7 @@ from viva.training.distributed import average_gradients
 
 log = logging.getLogger(__name__)
 
-# Parameter-name prefixes (inside EditDiT) trained by sft.trainable=projector_refiner: the eq. 2 projector
-# (x_embedder over noisy ⊕ source), the token refiner (context_embedder), the pooled-text projection and the
-# timestep/text embedding that feeds every block's modulation.
 RESULT_FILE = "result.json"
-PROJECTOR_REFINER = ("transformer.x_embedder.", "transformer.context_embedder.", "pooled_proj.", "text_pool.",
-                     "transformer.time_text_embed.")
 
 
 @dataclass(frozen=True)
@@ -69,26 +64,6 @@ def write_result(result: SFTResult, path: Path) -> None:
 def read_result(path: Path) -> SFTResult:
     """Read a result written by :func:`write_result`."""
     return SFTResult(**json.loads(Path(path).read_text()))
-
-
-def select_trainable(dit: nn.Module, mode: str) -> Dict[str, nn.Parameter]:
-    """Set requires_grad on the DiT by ``sft.trainable`` and return the trainable parameters by name."""
-    if mode not in ("full", "projector_refiner", "lora"):
-        raise ValueError(f"sft.trainable must be full | projector_refiner | lora, got {mode!r}")
-    chosen: Dict[str, nn.Parameter] = {}
-    for name, p in dit.named_parameters():
-        if mode == "full":
-            keep = True
-        elif mode == "projector_refiner":
-            keep = name.startswith(PROJECTOR_REFINER)
-        else:  # LoRA factors plus the projector / refiner, which a LoRA cannot express
-            keep = "lora_" in name or name.startswith(PROJECTOR_REFINER)
-        p.requires_grad_(keep)
-        if keep:
-            chosen[name] = p
-    if not chosen:
-        raise ValueError(f"sft.trainable={mode!r} selects no parameters of the DiT")
-    return chosen
 
 
 def lr_multiplier(s: SFTSection) -> Callable[[int], float]:
