@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from viva.config import LoRAConfig
 from viva.models.presets import dit_config

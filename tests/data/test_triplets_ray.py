@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.data.fake_vlm_server import FakeVLM, Status, video_key
-from tests.data.test_triplets import CLIPS, ROOT, _cfg, keys, videos  # noqa: F401 -- module-scoped fixtures
+from tests.data.fake_vlm_server import FakeVLM, Status
+from tests.data.test_triplets import CLIPS, _cfg, keys, videos  # noqa: F401 -- module-scoped fixtures
 from viva.data.triplets import run_triplets
 
 pytestmark = pytest.mark.integration

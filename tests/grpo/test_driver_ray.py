@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from tests.rollout.grpo_fixtures import tiny_grpo_config
-from viva.records import GroupRequest, group_seed
 from viva.grpo.driver import EditGRPO, run
 
 pytestmark = pytest.mark.integration

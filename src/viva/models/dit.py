@@ -132,11 +132,6 @@ class EditDiT(nn.Module):
         t2v = HunyuanVideoTransformer3DModel.from_pretrained(path, subfolder=sub, torch_dtype=dtype)
         return cls.from_t2v(t2v, guidance)
 
-    @property
-    def text_pooler(self) -> nn.Module:
-        """The module that makes the pooled text vector (``pooled_proj`` or ``text_pool``)."""
-        return self.pooled_proj if self.text_pooling == "mean" else self.text_pool
-
     def pooled(self, text_states: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """HunyuanVideo's pooled text vector ``[B, P]`` from the tokens ``[B, L, D]``: masked mean through
         ``pooled_proj``, or attention pooling (``text_pooling``)."""

@@ -16,7 +16,6 @@ from typing import Any, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from viva.rewards.pil_resample import pil_resize
 

@@ -7,12 +7,11 @@ Run: ``viva rewards eval-toy`` (the static part is also printed at the end of ``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 
-from viva.rewards.base import BatchTexts, RewardBatch
 from viva.rewards.clip_backend import ClipModelConfig, OpenClipEncoder, embed_texts, embed_videos
 from viva.rewards.clip_rewards import clip_if_from_embeddings
 from viva.rewards.toy_degrade import KINDS, degrade

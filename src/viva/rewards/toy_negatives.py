@@ -11,7 +11,6 @@ hard-negative caption for the contrastive loss). Deterministic given ``rng``.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -134,8 +133,3 @@ def candidates(sample: EditSample, rng: np.random.Generator) -> Candidates:
         kinds.append("weak")
     oracle = np.array([oracle_score(v, sample).total for v in videos], dtype=np.float64)
     return Candidates(np.stack(videos), oracle, caps, kinds)
-
-
-def with_frames(c: Candidates, frame: int) -> Candidates:
-    """Keep one frame of every candidate (``[K, 1, H, W, 3]``): training embeds single frames."""
-    return dataclasses.replace(c, videos=np.ascontiguousarray(c.videos[:, frame:frame + 1]))
