@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from viva.config import load_config
-from viva.rollout.driver import run
+from viva.grpo.driver import run
 
 
 def _time(k: int, steps: int, out: Path, extra: list[str]) -> tuple[float, list[float]]:

@@ -15,8 +15,8 @@ import torch
 
 from viva.config import load_config
 from viva.data.dataset import build_dataset
-from viva.rollout.conditioning import prepare_condition
-from viva.rollout.group import GroupRequest
+from viva.models.conditioning import prepare_condition
+from viva.records import GroupRequest
 from viva.rollout.worker import RolloutWorker
 
 

@@ -3,7 +3,7 @@
 The LoRA size is counted, not guessed: the real HunyuanVideo transformer config is built on the ``meta`` device
 and every LoRA target (LoRAConfig.target_modules: to_q/k/v/to_out.0/add_q/k/v_proj/to_add_out in the dual-stream
 blocks, to_q/k/v in the single-stream blocks) contributes r * (in + out) parameters.
-Delivery = ``ray.put`` once + the ref broadcast to every actor (numpy, fp32 like viva.learner.weight_sync), and
+Delivery = ``ray.put`` once + the ref broadcast to every actor (numpy, fp32 like viva.records.make_update), and
 each actor copies the arrays into its own buffers (what loading into the model costs). Compared with passing the
 arrays by value to each actor (one serialisation per actor). The full 13B DiT (bf16) does not fit this machine 8
 times over: a --standin-gb stand-in is delivered instead (touching every page, no copy) and the time is

@@ -12,7 +12,7 @@ What each row is:
   and its ratio to eager; build time (compile / engine build, first call); then new LoRA values are loaded and
   ``after_weight_sync`` runs (TensorRT: refit of 4 of the 60 blocks: x15 for the full model is an extrapolation), and
   the output is compared with eager on the same weights.
-- sync: ``viva.learner.weight_sync`` on every LoRA tensor of the full 13B DiT (LoRA on the GPU, base weights on meta):
+- sync: ``viva.records`` (pack, verify) on every LoRA tensor of the full 13B DiT (LoRA on the GPU, base weights on meta):
   learner-side pack (GPU -> host fp32 + SHA-256), actor-side verify (SHA-256), load into the DiT (host -> GPU).
   The Ray transfer between them is not included (bench/bench_weight_sync.py measures it).
 - grpo: ``viva grpo --config configs/grpo/toy.yaml --local`` for one step with ``model.device=cuda`` (tiny preset).
@@ -142,7 +142,7 @@ def stack_inputs(spec: StackSpec) -> tuple[torch.Tensor, ...]:
 
 def load_policy(dit: torch.nn.Module, version: int) -> None:
     """New LoRA values through the real sync path: make_update -> verify_update -> load_lora_state_dict."""
-    from viva.learner.weight_sync import make_update, verify_update
+    from viva.records import make_update, verify_update
     from viva.models.lora import load_lora_state_dict, lora_state_dict
 
     g = torch.Generator().manual_seed(version)
@@ -160,7 +160,7 @@ def _rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
 @torch.no_grad()
 def bench_backend(backend: str, spec: StackSpec, iters: int, eager_s: float | None) -> tuple[list[Row], float]:
     """Forward time of the stack on ``backend``, then a LoRA sync: after_weight_sync time and agreement with eager."""
-    from viva.inference.backends import after_weight_sync, apply_backend, tensorrt_problem
+    from viva.models.backends import after_weight_sync, apply_backend, tensorrt_problem
 
     if backend == "tensorrt" and tensorrt_problem():
         return [Row("stack", "tensorrt", "unavailable", tensorrt_problem())], 0.0
@@ -193,7 +193,7 @@ def bench_backend(backend: str, spec: StackSpec, iters: int, eager_s: float | No
 
 def lora_sync_13b(device: str, dtype: torch.dtype, repeats: int = 3) -> list[Row]:
     """The real weight-sync code on every r=64 LoRA tensor of the full 13B DiT (base weights stay on meta)."""
-    from viva.learner.weight_sync import make_update, verify_update
+    from viva.records import make_update, verify_update
     from viva.models.dit import EditDiT
     from viva.models.lora import add_lora, load_lora_state_dict, lora_state_dict
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from viva.config import load_config
-from viva.rollout.driver import run
+from viva.grpo.driver import run
 
 
 def _evals(run_dir: Path) -> list[dict]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from viva.config import RewardSpec, load_config
-from viva.rollout.driver import run
+from viva.grpo.driver import run
 
 RUNGS = {
     # rung: (overrides, rewards, kl variants)

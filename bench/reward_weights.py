@@ -1,7 +1,7 @@
 """How well does each weighting of the toy reward terms agree with the oracle inside a group (what GRPO follows)?
 
 Samples G rollouts of the base for held-out hybrid + single-edit prompts exactly as Edit-GRPO does
-(``viva.rewards.oracle_agreement``), scores each term once, then prints the across-sample and within-group Spearman
+(``viva.grpo.reward_agreement``), scores each term once, then prints the across-sample and within-group Spearman
 of ``w_if * CLIP-IF + w_sp * CLIP-SP + w_ps * PickScore`` for several weightings (docs/rewards.md).
 
 Run: ``python bench/reward_weights.py [--weights DIR] [--seed 1] [--prompts 16] [--group-size 6]``
@@ -18,7 +18,7 @@ def main() -> None:
     """Sample once, print one row per weighting."""
     import torch
 
-    from viva.rewards.oracle_agreement import (AgreementConfig, agreement, build_rewards, load_grpo_config,
+    from viva.grpo.reward_agreement import (AgreementConfig, agreement, build_rewards, load_grpo_config,
                                                sample_rollouts, score_rollouts)
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
