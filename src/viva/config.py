@@ -215,9 +215,14 @@ class ClusterConfig:
     # torch intra-op threads in each rollout / learner process (None: torch's default; Ray gives fractional-CPU
     # actors 1). CPU matmul results depend on the thread count, so bit-identical runs need the same value.
     torch_threads: Optional[int] = None
+    # Ulysses degree of the rollout: this many consecutive rollout actors form one process group and act as ONE
+    # logical actor, each holding 1/degree of every sample's video tokens (viva.models.sequence_parallel); must
+    # divide num_rollout_actors and the DiT's head count. Supported with model.backend=eager only.
+    rollout_sequence_parallel: int = 1
 
     def __post_init__(self) -> None:
-        for key in ("num_rollout_actors", "num_learner_workers", "max_consecutive_failures"):
+        for key in ("num_rollout_actors", "num_learner_workers", "max_consecutive_failures",
+                    "rollout_sequence_parallel"):
             _require(getattr(self, key) >= 1, f"cluster.{key}", getattr(self, key), ">= 1")
         for key in ("max_restarts", "num_gpus", "rollout_num_gpus", "rollout_num_cpus", "learner_num_gpus",
                     "learner_num_cpus"):
@@ -225,6 +230,10 @@ class ClusterConfig:
         for key in ("sync_timeout_s", "call_timeout_s", "placement_timeout_s"):
             v = getattr(self, key)
             _require(_finite(v) and v > 0, f"cluster.{key}", v, "> 0 seconds")
+        sp = self.rollout_sequence_parallel
+        _require(self.num_rollout_actors % sp == 0, "cluster.rollout_sequence_parallel", sp,
+                 f"a divisor of cluster.num_rollout_actors={self.num_rollout_actors} (actors of one "
+                 f"sequence-parallel group)")
 
 
 @dataclass(frozen=True)
@@ -333,6 +342,10 @@ class GRPOConfig:
         sp = self.learner.sequence_parallel
         _require(workers % sp == 0, "learner.sequence_parallel", sp,
                  f"a divisor of cluster.num_learner_workers={workers} (ranks of one sequence-parallel group)")
+        if self.cluster.rollout_sequence_parallel > 1:
+            # The compile / TensorRT backends trace the attention before the Ulysses processors are installed.
+            _require(self.model.backend == "eager", "model.backend", self.model.backend,
+                     "eager when cluster.rollout_sequence_parallel > 1")
 
 
 @dataclass(frozen=True)

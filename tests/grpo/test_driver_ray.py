@@ -34,8 +34,10 @@ def _train_rows(run_dir):
     return [r for r in rows if r.get("kind") == "train"]
 
 
-def test_ray_synchronous_is_bit_identical_to_local(ray_cluster, tmp_path):
-    over = ("cluster.num_rollout_actors=2", "cluster.torch_threads=1")
+@pytest.mark.parametrize("sp", [1, 2], ids=["rollout_sp1", "rollout_sp2"])
+def test_ray_synchronous_is_bit_identical_to_local(ray_cluster, tmp_path, sp):
+    # sp=2: the two rollout actors form one Ulysses group (one logical actor) and must still match the plain loop.
+    over = ("cluster.num_rollout_actors=2", "cluster.torch_threads=1", f"cluster.rollout_sequence_parallel={sp}")
     local = _train_rows(run(tiny_grpo_config(tmp_path / "local", *over), local=True, progress=False))
     remote = _train_rows(run(tiny_grpo_config(tmp_path / "ray", *over), local=False, progress=False))
     keys = ("reward/weighted/mean", "reward/weighted/std", "loss", "kl", "ratio/mean", "ratio/max", "grad_norm")

@@ -17,7 +17,10 @@ from viva.rewards.base import RewardOutput
 
 
 class LocalExecutor:
-    """One rollout worker, one reward worker per model and one learner, called directly."""
+    """One rollout worker, one reward worker per model and one learner, called directly.
+
+    Sequence parallel (learner.sequence_parallel, cluster.rollout_sequence_parallel) needs several processes and is
+    the Ray executor's; it changes no result, so here the one unsplit worker stands in for a group of ranks."""
 
     def __init__(self, cfg: GRPOConfig) -> None:
         from viva.rewards.worker import RewardWorker

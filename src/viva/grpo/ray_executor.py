@@ -3,6 +3,11 @@
 Implements `viva.grpo.executor.Executor`; Ray itself is reached only through `viva.cluster`. Failed rollout / reward
 calls are retried on the restarted actor with the same request (same seeds) after it has pulled the current adapter;
 the run stops with an error after ``cluster.max_consecutive_failures`` failures in a row.
+
+With ``cluster.rollout_sequence_parallel = k`` each k consecutive rollout actors form one Ulysses process group and
+act as one logical actor: every rank gets the same requests in the same order (same seed, same noise) and the same
+adapters, and rank 0's groups are kept. A failed rank breaks its group's collectives, so that run stops instead of
+recovering.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class RayExecutor:
         self._setup_learners()
         for g in [self.rollouts, *self.rewards]:
             g.wait_ready(timeout=c.call_timeout_s)
+        self._setup_rollout_groups()
         self._busy = {"rollout": 0.0, "reward": 0.0, "learner": 0.0}
         self._failures = 0
         self._update_ref = None
@@ -84,11 +90,29 @@ class RayExecutor:
         refs = [lg.call(r, LearnerWorker.setup, r, len(lg), host, port) for r in range(len(lg))]
         lg.get(refs, timeout=c.call_timeout_s)
 
+    def _setup_rollout_groups(self) -> None:
+        """Sequence parallel: each k consecutive rollout actors join one process group (rank 0 gives host / port)."""
+        c, rg, k = self.cfg.cluster, self.rollouts, self.cfg.cluster.rollout_sequence_parallel
+        if k == 1:
+            return
+        addresses = rg.get([rg.call(s, RolloutWorker.rendezvous_address) for s in range(0, len(rg), k)],
+                           timeout=c.call_timeout_s)
+        refs = [rg.call(s + r, RolloutWorker.setup_sequence_parallel, r, k, host, port)
+                for s, (host, port) in zip(range(0, len(rg), k), addresses) for r in range(k)]
+        rg.get(refs, timeout=c.call_timeout_s)
+
     # -- rollouts ---------------------------------------------------------------------------------------------------
+    def _sample(self, actor: int, request: GroupRequest):
+        """Send ``request`` to every rank of logical actor ``actor``'s sequence-parallel group; rank 0's ref."""
+        k = self.cfg.cluster.rollout_sequence_parallel
+        refs = [self.rollouts.call(actor + r, RolloutWorker.sample_group, request) for r in range(k)]
+        return refs[0]  # the other ranks return the same group (Ray runs each actor's calls in submission order)
+
     def submit(self, requests: Sequence[GroupRequest]) -> list:
-        """Round-robin the groups over the rollout actors; returns [(request, actor, ref)]."""
-        n = len(self.rollouts)
-        return [(r, i % n, self.rollouts.call(i % n, RolloutWorker.sample_group, r)) for i, r in enumerate(requests)]
+        """Round-robin the groups over the (logical) rollout actors; returns [(request, actor, ref)]."""
+        k = self.cfg.cluster.rollout_sequence_parallel
+        n = len(self.rollouts) // k
+        return [(r, (i % n) * k, self._sample((i % n) * k, r)) for i, r in enumerate(requests)]
 
     def collect(self, handle: list) -> List[RolloutGroup]:
         """Results in request order; a failed group is regenerated (same seed) on the restarted actor."""
@@ -102,7 +126,7 @@ class RayExecutor:
                     break
                 except Exception as e:  # noqa: BLE001 - classified just below
                     self._on_failure(self.rollouts, actor, e, f"group {request.group_index} of step {request.step}")
-                    ref = self.rollouts.call(actor, RolloutWorker.sample_group, request)
+                    ref = self._sample(actor, request)
             self._busy["rollout"] += group.sample_seconds
             out.append(group)
         return out
@@ -110,6 +134,9 @@ class RayExecutor:
     def _on_failure(self, actors, index: int, err: Exception, what: str) -> None:
         if not actors.is_actor_error(err):
             raise err
+        if actors is self.rollouts and self.cfg.cluster.rollout_sequence_parallel > 1:
+            raise RunFailed(f"rollout actor {index} failed on {what}; its sequence-parallel process group cannot be "
+                            f"re-formed (cluster.rollout_sequence_parallel > 1 has no actor recovery)") from err
         self._failures += 1
         if self._failures >= self.cfg.cluster.max_consecutive_failures:
             raise RunFailed(f"{actors.role} actor {index} failed {self._failures} times in a row on {what}: "

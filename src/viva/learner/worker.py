@@ -8,7 +8,6 @@ A plain class; the Ray driver places ``cluster.num_learner_workers`` of them and
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -18,14 +17,8 @@ import torch
 from viva.config import GRPOConfig
 from viva.learner.learner import Learner
 from viva.records import AdapterUpdate, LearnerMetrics, ScoredGroup
-from viva.training.distributed import allreduce_mean_
-
-
-def free_port() -> int:
-    """A TCP port free on this node right now (for the process-group rendezvous)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from viva.training.distributed import allreduce_mean_, rendezvous_address
+from viva.training.distributed import free_port  # noqa: F401 - moved there; re-exported for the multi-rank tests
 
 
 class LearnerWorker:
@@ -39,8 +32,7 @@ class LearnerWorker:
 
     def rendezvous_address(self) -> tuple[str, int]:
         """(host, port) for rank 0's process group; loopback when the cluster is embedded."""
-        host = "127.0.0.1" if self.cfg.cluster.address is None else socket.gethostbyname(socket.gethostname())
-        return host, free_port()
+        return rendezvous_address(self.cfg.cluster.address)
 
     def setup(self, rank: int, world_size: int, host: str, port: int) -> int:
         """Join the process group (if world_size > 1) and build the learner; returns the rank."""

@@ -104,22 +104,22 @@ def all_gather(x: Tensor, group: Any, dim: int) -> Tensor:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def check_heads(num_heads: int, degree: int) -> None:
+def check_heads(num_heads: int, degree: int, key: str = "learner.sequence_parallel") -> None:
     """Ulysses scatters whole heads: ``num_attention_heads`` must be a multiple of the degree."""
     if degree < 1 or num_heads % degree:
         raise ValueError(
             f"sequence parallel: the DiT's num_attention_heads={num_heads} is not divisible by the sequence-parallel "
-            f"degree {degree} (learner.sequence_parallel); Ulysses gives each rank num_attention_heads / degree heads"
+            f"degree {degree} ({key}); Ulysses gives each rank num_attention_heads / degree heads"
         )
 
 
-def check_tokens(grid: Tuple[int, int, int], degree: int) -> None:
+def check_tokens(grid: Tuple[int, int, int], degree: int, key: str = "learner.sequence_parallel") -> None:
     """The video token count (frames x height x width after patchify) must be a multiple of the degree."""
     n = grid[0] * grid[1] * grid[2]
     if n % degree:
         raise ValueError(
             f"sequence parallel: {n} video tokens (latent frames {grid[0]} x h/patch {grid[1]} x w/patch "
-            f"{grid[2]}) are not divisible by the sequence-parallel degree {degree} (learner.sequence_parallel); "
+            f"{grid[2]}) are not divisible by the sequence-parallel degree {degree} ({key}); "
             f"choose data.num_frames / height / width (or the reference frame) so that they are"
         )
 
@@ -227,13 +227,15 @@ def _joint_attentions(transformer: nn.Module) -> dict:
             for i, block in enumerate(getattr(transformer, prefix))}
 
 
-def enable_sequence_parallel(dit: nn.Module, group: Any) -> SequenceParallelHandle:
+def enable_sequence_parallel(dit: nn.Module, group: Any,
+                             key: str = "learner.sequence_parallel") -> SequenceParallelHandle:
     """Run ``dit`` (an EditDiT or its HunyuanVideo transformer) sequence-parallel over ``group``; every rank gets
-    the full output. All ranks of ``group`` must call the forward with the same inputs."""
+    the full output. All ranks of ``group`` must call the forward with the same inputs; ``key`` is the config key
+    that set the degree, named in the errors."""
     transformer = getattr(dit, "transformer", dit)
     cfg = transformer.config
     degree, rank = dist.get_world_size(group), dist.get_rank(group)
-    check_heads(int(cfg.num_attention_heads), degree)
+    check_heads(int(cfg.num_attention_heads), degree, key)
     if cfg.get("image_condition_type") == "token_replace":
         raise ValueError("sequence parallel: image_condition_type='token_replace' treats the first frame's tokens "
                          "apart and is not supported")
@@ -245,7 +247,7 @@ def enable_sequence_parallel(dit: nn.Module, group: Any) -> SequenceParallelHand
 
     def split_tokens(module: nn.Module, args: tuple, out: Tensor) -> Tensor:
         f, h, w = args[0].shape[2:]  # the latent [B, C, F, H, W] entering the patch embed
-        check_tokens((f // pt, h // p, w // p), degree)
+        check_tokens((f // pt, h // p, w // p), degree, key)
         return out.chunk(degree, dim=1)[rank]  # [B, N/P, D]: contiguous token slice, in rank order
 
     def split_rope(module: nn.Module, args: tuple, out: Tuple[Tensor, Tensor]) -> Tuple[Tensor, ...]:

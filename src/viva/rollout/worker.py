@@ -1,12 +1,16 @@
 """Rollout worker: samples groups of edits with Flow-SDE or CPS and records their trajectories and log-probs.
 
-A plain class; `viva.cluster.ActorGroup` places N of them as Ray actors (STYLE rule 1).
+A plain class; `viva.cluster.ActorGroup` places N of them as Ray actors (STYLE rule 1). With
+``cluster.rollout_sequence_parallel = k`` each k consecutive actors call `setup_sequence_parallel` to form one process
+group and split every sample's video tokens (Ulysses); the group is one logical actor: every rank samples the same
+request and returns the same group.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -55,6 +59,27 @@ class RolloutWorker:
         self.policy_version = 0
         self.checksum = ""
         self.backend_sync = None  # BackendSync of the last load_adapter (refit seconds for TensorRT)
+        self.sp_rank, self.sp_handle = 0, None  # sequence parallel: rank in the group, hooks on the DiT
+        self.sp_group: Optional[Any] = None
+
+    def rendezvous_address(self) -> tuple[str, int]:
+        """(host, port) for this actor's sequence-parallel process group (called on the group's rank 0)."""
+        from viva.training.distributed import rendezvous_address
+
+        return rendezvous_address(self.cfg.cluster.address)
+
+    def setup_sequence_parallel(self, rank: int, world_size: int, host: str, port: int) -> int:
+        """Join a ``world_size``-rank process group (gloo on CPU, NCCL on GPU) and split the DiT's video tokens
+        over it; every rank must then be sent the same requests. Returns the rank."""
+        import torch.distributed as dist
+
+        from viva.models.sequence_parallel import enable_sequence_parallel
+
+        backend = "nccl" if self.cfg.model.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend, init_method=f"tcp://{host}:{port}", rank=rank, world_size=world_size)
+        self.sp_rank, self.sp_group = rank, dist.group.WORLD
+        self.sp_handle = enable_sequence_parallel(self.editor.dit, self.sp_group, "cluster.rollout_sequence_parallel")
+        return rank
 
     def ping(self) -> int:
         """Liveness probe; returns the adapter version this actor samples with."""

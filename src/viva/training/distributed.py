@@ -1,8 +1,10 @@
-"""Data-parallel gradient averaging shared by the SFT trainer and the Edit-GRPO learner ranks."""
+"""Data-parallel gradient averaging and the process-group rendezvous shared by the SFT trainer, the Edit-GRPO
+learner ranks and the sequence-parallel rollout actors."""
 
 from __future__ import annotations
 
-from typing import List
+import socket
+from typing import List, Optional
 
 import torch
 import torch.distributed as dist
@@ -26,3 +28,16 @@ def average_gradients(params: List[torch.nn.Parameter], world_size: int) -> None
     allreduce_mean_(grads, world_size)
     for p, g in zip(params, grads):
         p.grad = g
+
+
+def free_port() -> int:
+    """A TCP port free on this node right now (for the process-group rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rendezvous_address(cluster_address: Optional[str]) -> tuple[str, int]:
+    """(host, port) for a rank 0's process group: loopback when the Ray cluster is embedded (address None)."""
+    host = "127.0.0.1" if cluster_address is None else socket.gethostbyname(socket.gethostname())
+    return host, free_port()
