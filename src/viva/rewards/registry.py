@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Dict, List, Union
 
+from viva.dotted import MissingAttribute, import_dotted
 from viva.rewards.base import RewardModel
 
 ENTRY_POINT_GROUP = "viva.rewards"
@@ -94,18 +94,15 @@ def unregister_reward(name: str) -> None:
 
 def import_target(target: str) -> Callable[..., Any]:
     """Import ``pkg.module:Attr`` (nested attributes allowed: ``pkg.mod:Outer.Inner``)."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise RegistryError(f"reward target must look like 'pkg.module:Class', got {target!r}")
     try:
-        obj: Any = importlib.import_module(module_name)
+        return import_dotted(target)
+    except ValueError:
+        raise RegistryError(f"reward target must look like 'pkg.module:Class', got {target!r}") from None
     except ImportError as e:
+        module_name = target.partition(":")[0]
         raise RegistryError(f"cannot import module {module_name!r} of reward target {target!r}: {e}") from e
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise RegistryError(f"module {module_name!r} has no attribute {attr!r} (reward target {target!r})")
-        obj = getattr(obj, part)
-    return obj
+    except MissingAttribute as e:
+        raise RegistryError(f"{e} (reward target {target!r})") from None
 
 
 def resolve(name_or_path: str) -> Callable[..., Any]:

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Dict, Union
 
+from viva.dotted import MissingAttribute, import_dotted
 from viva.config import DataPipelineConfig, StageSpec
 
 STAGES = ("detect", "track", "inpaint", "qc")
@@ -55,16 +55,14 @@ def resolve(stage: str, name: str) -> Callable[..., Any]:
                              f"{sorted(known_components().get(stage, {}))} (or a dotted path 'pkg.module:Class')")
     if not isinstance(target, str):
         return target
-    module_name, _, attr = target.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        return import_dotted(target)
     except ImportError as e:
+        module_name = target.partition(":")[0]
         raise ComponentError(f"pairs.{stage} component {name!r}: cannot import {module_name!r}: {e}") from e
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ComponentError(f"pairs.{stage} component {name!r}: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return obj
+    except (MissingAttribute, ValueError) as e:  # a missing attribute, or an empty one ('pkg.mod:')
+        module_name, _, attr = target.partition(":")
+        raise ComponentError(f"pairs.{stage} component {name!r}: {module_name!r} has no attribute {attr!r}") from e
 
 
 def build_component(stage: str, spec: StageSpec, cfg: DataPipelineConfig) -> Any:
