@@ -8,7 +8,7 @@ probe's. Accuracy: for each held-out pair, the pixels of the edited region whose
 evaluation only). Printed per evaluation: mean-colour accuracy (nearest palette colour of the region's mean is the
 asked one) over all three types, per-pixel accuracy, then the mean-colour accuracy for add / recolor / replace.
 
-Run (docs/sft.md, "batch size"): ``python bench/sft_colour_probe.py --steps 900 --batch-size 32`` vs
+Run (docs/sft.md, "Batch 32"): ``python bench/sft_colour_probe.py --steps 900 --batch-size 32`` vs
 ``--steps 1800 --batch-size 16`` (same pairs seen; ~5 min each on 2 cores).
 """
 
