@@ -1,9 +1,10 @@
 """How fast does an SFT recipe learn to paint the asked colour? A short from-scratch training on toy image pairs, then
 the colour-binding accuracy on held-out add / recolor / replace image pairs, every 100 steps.
 
-The model, optimiser and loss are the SFT recipe's (``configs/sft/toy.yaml`` + overrides: DiT overrides, lr, mask
-weight, x0 loss); only the data (image pairs of ``--types``, no videos) and the noise levels (``--sigma``) are the
-probe's. Accuracy: for each held-out pair, the pixels of the edited region whose target is the new palette colour;
+The model is the SFT recipe's (``configs/sft/toy.yaml`` + overrides: DiT overrides), trained with its lr, weight
+decay, gradient clipping and masked loss in x0 space (``sft.mask_weight``, plain mean); unlike ``viva sft`` there is
+no warmup, EMA, condition dropout or video batch, the data are image pairs of ``--types`` and the noise levels come
+from ``--sigma``. Accuracy: for each held-out pair, the pixels of the edited region whose target is the new palette colour;
 ``x0`` = the model's one-step prediction from pure noise (sigma = 1), ``ode`` = the recipe's 10-step ODE sampler (last
 evaluation only). Printed per evaluation: mean-colour accuracy (nearest palette colour of the region's mean is the
 asked one) over all three types, per-pixel accuracy, then the mean-colour accuracy for add / recolor / replace.
