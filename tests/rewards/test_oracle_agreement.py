@@ -166,3 +166,5 @@ def test_toy_train_config_rejects_step_counts_torch_cannot_schedule():
         ToyTrainConfig(clip_steps=2)
     with pytest.raises(ValueError, match="rollout_prompts"):
         ToyTrainConfig(rollout_prompts=-1)
+    with pytest.raises(ValueError, match="min_gap must be > 0, got 0"):
+        ToyTrainConfig(min_gap=0.0)

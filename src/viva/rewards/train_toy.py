@@ -60,6 +60,8 @@ class ToyTrainConfig:
         for key, low in (("clip_steps", 3), ("pickscore_steps", 1), ("num_pairs", 1), ("rollout_prompts", 0)):
             if getattr(self, key) < low:
                 raise ValueError(f"toy reward training: {key} must be >= {low}, got {getattr(self, key)}")
+        if not self.min_gap > 0:  # a pair set of only zero gaps would weigh its loss by 0 / 0
+            raise ValueError(f"toy reward training: min_gap must be > 0, got {self.min_gap}")
 
 
 @dataclass(frozen=True)
