@@ -27,6 +27,7 @@ EVAL_TYPES = ("add", "recolor", "replace")
 def main() -> None:
     """Train, evaluate every 100 steps, print one line per evaluation."""
     from viva.config import load_config
+    from viva.data.toyworld.oracle import COLOR_TOL
     from viva.data.toyworld.scene import PALETTE
     from viva.sft.data import stack_pairs
     from viva.sft.evaluate import sample_edits
@@ -78,7 +79,7 @@ def main() -> None:
         """The asked palette colour (most common in the target's edit region) and its pixels."""
         t, m = s.target_video[0].astype(np.float32), s.mask[0] > 0.5
         d = ((t[m][:, None, :] - palette[None]) ** 2).sum(-1)  # [N, P]
-        near, ok = d.argmin(1), d.min(1) < 40 ** 2
+        near, ok = d.argmin(1), d.min(1) < COLOR_TOL**2  # the oracle's pixel-match tolerance
         if not ok.any():
             return None, None
         c = int(np.bincount(near[ok], minlength=len(palette)).argmax())
