@@ -36,6 +36,24 @@ def test_files_and_directories_get_the_permissions_of_a_plain_write(tmp_path):
     assert file.stat().st_mode & 0o777 == 0o644 and (tmp_path / "ckpt").stat().st_mode & 0o777 == 0o755
 
 
+def test_safetensors_written_through_atomic_writes_are_readable_by_others(tmp_path):
+    """safetensors' save_file leaves an owner-only (0600) file; a checkpoint another user serves must be 0644."""
+    import torch
+    from safetensors.torch import save_file
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "w.safetensors") as tmp:
+            save_file({"a": torch.zeros(2)}, str(tmp))
+        with atomic_dir(tmp_path / "base") as tmp:
+            (tmp / "sub").mkdir()
+            save_file({"a": torch.zeros(2)}, str(tmp / "sub" / "dit.safetensors"))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "base" / "sub" / "dit.safetensors").stat().st_mode & 0o777 == 0o644
+
+
 def test_error_mid_write_keeps_the_old_file_and_removes_the_temp_file(tmp_path):
     target = tmp_path / "state.json"
     atomic_write_bytes(target, b"old")

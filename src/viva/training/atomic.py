@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -53,8 +54,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path, directory=False)
+    mode = stat.S_IMODE(tmp.stat().st_mode)  # what a plain open gives under this umask
     try:
         yield tmp
+        os.chmod(tmp, mode)  # writers that replace the file (safetensors' save_file) leave it owner-only
         _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -83,10 +86,20 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = _temp_beside(path, directory=True)
     try:
         yield tmp
+        _normalise_modes(tmp, stat.S_IMODE(tmp.stat().st_mode))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     swap_dir(tmp, path)
+
+
+def _normalise_modes(root: Path, dir_mode: int) -> None:
+    """Give every file under ``root`` the read/write bits a plain ``open`` gives under this umask (``dir_mode`` is
+    the umask-applied 0o777): safetensors' ``save_file`` writes owner-only files, which another user serving the
+    checkpoint could not read. Execute bits are kept as the writer set them."""
+    for f in root.rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            os.chmod(f, (stat.S_IMODE(f.stat().st_mode) & 0o111 & dir_mode) | (dir_mode & 0o666))
 
 
 def swap_dir(tmp: Path, path: Path) -> None:
