@@ -368,11 +368,19 @@ class SFTSection:
     loss_space: str = "velocity"
     timestep_sampling: str = "logit_normal"  # uniform | logit_normal | shifted
     timestep_shift: float = 3.0
+    # Refinement phase: the last ``refine_steps`` of ``steps`` train with ``refine_timestep_shift`` (shifted sampling)
+    # and the lr scaled by ``refine_lr / lr`` (None keeps the main phase's value) — e.g. a high shift first, where
+    # the edit must come from the instruction, then more low/mid-noise steps that sharpen it (docs/sft.md, measured).
+    refine_steps: int = 0
+    refine_timestep_shift: Optional[float] = None
+    refine_lr: Optional[float] = None
     image_prob: float = 0.6  # probability a batch is drawn from image (1-frame) pairs (paper: 0.6)
     trainable: str = "full"  # full | projector_refiner | lora
     ema_decay: float = 0.0  # 0 disables EMA
     gradient_checkpointing: bool = False
     num_workers: int = 1  # data-parallel Ray Train workers
+    # Prepare step n+1's inputs (data, codec, frozen VLM) in a worker thread while step n trains; same results.
+    prefetch: bool = True
     checkpoint_every: int = 200
     sample_every: int = 0
     cond_dropout: float = 0.1  # instruction dropout so CFG has an unconditional branch
@@ -402,6 +410,16 @@ class SFTSection:
                               f"{self.image_prob}, {self.cond_dropout}")
         if self.steps <= 0 or self.batch_size <= 0 or self.num_workers <= 0 or self.log_every <= 0:
             raise ConfigError("sft.steps, sft.batch_size, sft.num_workers and sft.log_every must be > 0")
+        if not 0 <= self.refine_steps <= self.steps:
+            raise ConfigError(f"sft.refine_steps must be in [0, sft.steps={self.steps}], got {self.refine_steps}")
+        if self.refine_timestep_shift is not None:
+            if self.timestep_sampling != "shifted":
+                raise ConfigError("sft.refine_timestep_shift needs sft.timestep_sampling: shifted, got "
+                                  f"{self.timestep_sampling!r}")
+            if self.refine_timestep_shift <= 0:
+                raise ConfigError(f"sft.refine_timestep_shift must be > 0, got {self.refine_timestep_shift}")
+        if self.refine_lr is not None and (self.refine_lr <= 0 or self.lr <= 0):
+            raise ConfigError(f"sft.refine_lr and sft.lr must be > 0, got {self.refine_lr}, {self.lr}")
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,38 @@ def test_lr_schedule_warmup_then_decay(sft_config):
     assert lr_multiplier(dataclasses.replace(s, schedule="linear"))(60) == pytest.approx(0.5)
 
 
+def test_refine_phase_switches_shift_and_lr_for_the_last_steps(sft_config):
+    t = _trainer(sft_config("sft.steps=10", "sft.warmup_steps=0", "sft.schedule=constant", "sft.lr=2e-3",
+                            "sft.timestep_sampling=shifted", "sft.timestep_shift=8.0", "sft.refine_steps=4",
+                            "sft.refine_timestep_shift=1.0", "sft.refine_lr=5e-4", "sft.image_prob=1.0"))
+    f = lr_multiplier(t.cfg.sft)
+    assert [f(k) for k in (0, 5, 6, 9)] == [1.0, 1.0, pytest.approx(0.25), pytest.approx(0.25)]
+    # In the refinement phase compute_loss draws its sigmas with the refine shift: it equals a run whose main shift
+    # is that value, and differs from the main phase's shift at the same step (same noise, batch, dropout).
+    plain = dataclasses.replace(t.cfg.sft, refine_steps=0, refine_timestep_shift=None, refine_lr=None)
+    batch = t.sampler.batch(7)
+    refined = t.compute_loss(batch, 7).item()
+    main_phase = t.compute_loss(batch, 5).item()  # step 5 is before the phase: shift 8 (other noise, same model)
+    cfg = t.cfg
+    t.cfg = dataclasses.replace(cfg, sft=dataclasses.replace(plain, timestep_shift=1.0))
+    assert t.compute_loss(batch, 7).item() == refined
+    t.cfg = dataclasses.replace(cfg, sft=plain)
+    assert t.compute_loss(batch, 7).item() != refined and np.isfinite(main_phase)
+
+
+@pytest.mark.parametrize("override, field", [
+    (["sft.refine_steps=11"], "sft.refine_steps"),
+    (["sft.refine_steps=2", "sft.refine_timestep_shift=2.0", "sft.timestep_sampling=uniform"],
+     "sft.refine_timestep_shift"),
+    (["sft.refine_steps=2", "sft.timestep_sampling=shifted", "sft.refine_timestep_shift=0"],
+     "sft.refine_timestep_shift"),
+    (["sft.refine_steps=2", "sft.refine_lr=-1"], "sft.refine_lr"),
+])
+def test_refine_phase_config_is_validated(override, field):
+    with pytest.raises(ConfigError, match=field):
+        load_config(None, ["sft.steps=10", *override], recipe="sft")
+
+
 def test_resume_continues_exactly(sft_config, tmp_path):
     straight = run_sft(sft_config("sft.steps=4", f"output_dir={tmp_path / 'a'}", "sft.ema_decay=0.9"))
     # The interrupted run: same schedule (steps=4), checkpoint at step 2; pretend it died there.
@@ -97,6 +129,21 @@ def test_resume_continues_exactly(sft_config, tmp_path):
     assert resumed.final_loss == pytest.approx(straight.final_loss, abs=0, rel=0)
     rows = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 3, 4]  # the resumed run logged steps 3 and 4 again
+
+
+def test_prefetch_thread_gives_the_same_run(sft_config, tmp_path):
+    """sft.prefetch prepares step n+1 in a worker thread; every input is a function of the step, so the weights
+    and losses equal the run without it, bit for bit (video and image batches, instruction dropout on)."""
+    runs = {}
+    for on in (True, False):
+        out = tmp_path / str(on)
+        res = run_sft(sft_config("sft.steps=5", f"output_dir={out}", "sft.image_prob=0.5", "sft.cond_dropout=0.5",
+                                 "sft.log_every=1", f"sft.prefetch={str(on).lower()}"))
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        runs[on] = (load_file(str(out / "base" / "dit.safetensors")), [r["loss"] for r in rows], res)
+    (a, la, ra), (b, lb, rb) = runs[True], runs[False]
+    assert la == lb and len(la) == 5 and ra.final_loss == rb.final_loss
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_checkpoints_are_atomic_and_pruned(sft_config, tmp_path):

@@ -18,6 +18,7 @@ import logging
 import math
 import types
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional
@@ -66,10 +67,23 @@ def read_result(path: Path) -> SFTResult:
     return SFTResult(**json.loads(Path(path).read_text()))
 
 
-def lr_multiplier(s: SFTSection) -> Callable[[int], float]:
-    """Linear warmup over ``warmup_steps``, then constant / cosine / linear decay to 0 at ``steps``."""
+def in_refine_phase(s: SFTSection, step: int) -> bool:
+    """Whether ``step`` (0-based) is one of the last ``sft.refine_steps`` steps."""
+    return s.refine_steps > 0 and step >= s.steps - s.refine_steps
 
-    def f(step: int) -> float:
+
+def timestep_shift_at(s: SFTSection, step: int) -> float:
+    """The training timestep shift of ``step``: ``refine_timestep_shift`` in the refinement phase if set."""
+    if in_refine_phase(s, step) and s.refine_timestep_shift is not None:
+        return s.refine_timestep_shift
+    return s.timestep_shift
+
+
+def lr_multiplier(s: SFTSection) -> Callable[[int], float]:
+    """Linear warmup over ``warmup_steps``, then constant / cosine / linear decay to 0 at ``steps``; times
+    ``refine_lr / lr`` in the refinement phase."""
+
+    def schedule(step: int) -> float:
         if s.warmup_steps > 0 and step < s.warmup_steps:
             return (step + 1) / s.warmup_steps
         if s.schedule == "constant":
@@ -79,6 +93,10 @@ def lr_multiplier(s: SFTSection) -> Callable[[int], float]:
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return 1.0 - progress  # linear
 
+    def f(step: int) -> float:
+        scale = s.refine_lr / s.lr if s.refine_lr is not None and in_refine_phase(s, step) else 1.0
+        return schedule(step) * scale
+
     return f
 
 
@@ -87,6 +105,20 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(int(np.random.SeedSequence([seed, rank, step, 7]).generate_state(1, np.uint64)[0] >> 1))
     return g
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """One step's training inputs (no gradient): what :meth:`SFTTrainer.prepare` makes from a :class:`PairBatch`."""
+
+    batch: PairBatch
+    x0: torch.Tensor  # target latents [B, C, F', h, w]
+    source: torch.Tensor  # source latents [B, C, F', h, w]
+    reference: Optional[torch.Tensor]  # reference latents [B, C, 1, h, w] | None
+    sigma: torch.Tensor  # [B]
+    noise: torch.Tensor  # [B, C, F', h, w]
+    cond: object  # TextCondition of the (dropout-applied) instructions
+    mask: torch.Tensor  # edit mask on the latent grid [B, 1, F', h, w]
 
 
 class SFTTrainer:
@@ -142,39 +174,52 @@ class SFTTrainer:
                 dist.broadcast(p.data, src=0)
 
     # 2. Train ------------------------------------------------------------------------------------------------
-    def compute_loss(self, batch: PairBatch, step: int) -> torch.Tensor:
-        """Masked flow-matching loss (eq. 3) of one batch at one step (noise/sigma/dropout from the step seed)."""
+    def prepare(self, batch: PairBatch, step: int) -> "PreparedBatch":
+        """Everything of one step that needs no gradient: latents, sigmas, noise, instruction dropout, the frozen
+        VLM's condition and the latent-grid mask — all from the step seed, so ``prepare`` may run ahead of the
+        training step in another thread (``sft.prefetch``) and give exactly the same inputs."""
         s, ed, dev = self.cfg.sft, self.editor, self.device
         g = step_generator(self.cfg.seed, self.rank, step)
         with torch.no_grad():
             x0 = ed.encode_videos(batch.target).to(dev)  # [B, C, F', h, w]
             source = ed.encode_videos(batch.source).to(dev)  # [B, C, F', h, w]
             reference = ed.encode_reference(list(batch.references))  # [B, C, 1, h, w] | None
-        b = x0.shape[0]
-        sigma = sample_sigmas(b, s.timestep_sampling, s.timestep_shift, g).to(dev)  # [B]
-        noise = torch.randn(x0.shape, generator=g).to(dev)  # [B, C, F', h, w]
-        drop = (torch.rand(b, generator=g) < s.cond_dropout).tolist()
-        # CFG's unconditional branch: the instruction is dropped, the source frame and reference stay.
-        instructions = ["" if d else ins for d, ins in zip(drop, batch.instructions)]
-        cond = ed.encode_condition(instructions, batch.source[:, 0], list(batch.references))
-        noisy = add_noise(x0, noise, sigma)  # [B, C, F', h, w]
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self._autocast()):
-            v_pred = ed.velocity(noisy, source, sigma, cond, reference)  # [B, C, F', h, w]
-        mask = resize_mask_to_latent(torch.from_numpy(batch.mask).to(dev), x0.shape[2:])  # [B, 1, F', h, w]
+            b = x0.shape[0]
+            sigma = sample_sigmas(b, s.timestep_sampling, timestep_shift_at(s, step), g).to(dev)  # [B]
+            noise = torch.randn(x0.shape, generator=g).to(dev)  # [B, C, F', h, w]
+            drop = (torch.rand(b, generator=g) < s.cond_dropout).tolist()
+            # CFG's unconditional branch: the instruction is dropped, the source frame and reference stay.
+            instructions = ["" if d else ins for d, ins in zip(drop, batch.instructions)]
+            cond = ed.encode_condition(instructions, batch.source[:, 0], list(batch.references))
+            mask = resize_mask_to_latent(torch.from_numpy(batch.mask).to(dev), x0.shape[2:])  # [B, 1, F', h, w]
+        return PreparedBatch(batch, x0, source, reference, sigma, noise, cond, mask)
+
+    def compute_loss(self, batch: PairBatch | "PreparedBatch", step: int) -> torch.Tensor:
+        """Masked flow-matching loss (eq. 3) of one batch at one step (noise/sigma/dropout from the step seed)."""
+        p = batch if isinstance(batch, PreparedBatch) else self.prepare(batch, step)
+        s, ed = self.cfg.sft, self.editor
+        noisy = add_noise(p.x0, p.noise, p.sigma)  # [B, C, F', h, w]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast()):
+            v_pred = ed.velocity(noisy, p.source, p.sigma, p.cond, p.reference)  # [B, C, F', h, w]
         if s.loss_space == "x0":  # sigma^2-weighted velocity loss: the x0 error (finite as sigma -> 0)
-            return masked_flow_matching_loss(noisy - sigma.view(-1, 1, 1, 1, 1) * v_pred, x0, mask, s.mask_weight,
-                                             s.mask_normalization)
-        return masked_flow_matching_loss(v_pred, flow_matching_target(x0, noise), mask, s.mask_weight,
+            return masked_flow_matching_loss(noisy - p.sigma.view(-1, 1, 1, 1, 1) * v_pred, p.x0, p.mask,
+                                             s.mask_weight, s.mask_normalization)
+        return masked_flow_matching_loss(v_pred, flow_matching_target(p.x0, p.noise), p.mask, s.mask_weight,
                                          s.mask_normalization)
 
     def _autocast(self) -> bool:
         return self.device.type == "cuda" and self.cfg.sft.mixed_precision == "bf16"
 
-    def train_step(self, step: int) -> Dict[str, float]:
-        """One optimizer step: batch → loss → backward → all-reduce → clip → AdamW → EMA."""
-        batch = self.sampler.batch(step)
+    def _prepared(self, step: int) -> "PreparedBatch":
+        return self.prepare(self.sampler.batch(step), step)
+
+    def train_step(self, step: int, prepared: Optional["PreparedBatch"] = None) -> Dict[str, float]:
+        """One optimizer step: batch → loss → backward → all-reduce → clip → AdamW → EMA (``prepared``: the step's
+        inputs made ahead by :meth:`prepare`, else made here)."""
+        p = prepared if prepared is not None else self._prepared(step)
+        batch = p.batch
         self.editor.dit.train()
-        loss = self.compute_loss(batch, step)
+        loss = self.compute_loss(p, step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._allreduce_grads()
@@ -197,23 +242,33 @@ class SFTTrainer:
             self.metrics.start_progress(s.steps, self.start_step)
         window: list = []
         seen, t_first, final_loss = 0, None, float("nan")
-        for step in range(self.start_step, s.steps):
-            row = self.train_step(step)
-            window.append(row)
-            if t_first is None:
-                t_first = time.perf_counter()  # the first step pays one-off costs (allocations, caches)
-            else:
-                seen += int(row["batch_size"])
-            done = step + 1
-            if done % s.log_every == 0 or done == s.steps:
-                final_loss = self._log(done, window, seen, t_first)
-                window = []
-            else:
-                self.metrics.advance(done)
-            if s.checkpoint_every and done % s.checkpoint_every == 0 and done < s.steps:
-                self.save_checkpoint(done, final_loss)
-            if s.sample_every and done % s.sample_every == 0:
-                self.write_samples(done)
+        # sft.prefetch: a worker thread prepares step n+1 (toy-world rendering, codec, frozen VLM) while step n
+        # trains; a step's inputs are a pure function of the step, so the run is the same with or without it.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sft-prefetch") if s.prefetch else None
+        ahead = pool.submit(self._prepared, self.start_step) if pool is not None and self.start_step < s.steps else None
+        try:
+            for step in range(self.start_step, s.steps):
+                prepared = ahead.result() if ahead is not None else None
+                ahead = pool.submit(self._prepared, step + 1) if pool is not None and step + 1 < s.steps else None
+                row = self.train_step(step, prepared)
+                window.append(row)
+                if t_first is None:
+                    t_first = time.perf_counter()  # the first step pays one-off costs (allocations, caches)
+                else:
+                    seen += int(row["batch_size"])
+                done = step + 1
+                if done % s.log_every == 0 or done == s.steps:
+                    final_loss = self._log(done, window, seen, t_first)
+                    window = []
+                else:
+                    self.metrics.advance(done)
+                if s.checkpoint_every and done % s.checkpoint_every == 0 and done < s.steps:
+                    self.save_checkpoint(done, final_loss)
+                if s.sample_every and done % s.sample_every == 0:
+                    self.write_samples(done)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         elapsed = time.perf_counter() - t_first if t_first else 0.0
         base = self.save_checkpoint(s.steps, final_loss, final=True) if self.start_step < s.steps else None
         result = SFTResult(str(self.out), base, s.steps, final_loss, self.sampler.skipped.count,
