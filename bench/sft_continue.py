@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     from viva.sft.trainer import SFTTrainer
 
     cfg = load_config(args.config, [*args.overrides, f"output_dir={args.out}", "logging.progress=false",
-                                    "sft.refine_steps=0"])
+                                    "sft.refine_from_step=null"])
     trainer = SFTTrainer(cfg)
     trainer.setup()
     trainer.editor.dit.load_state_dict(load_base_checkpoint(args.checkpoint).state_dict(), strict=True)

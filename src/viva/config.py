@@ -368,10 +368,11 @@ class SFTSection:
     loss_space: str = "velocity"
     timestep_sampling: str = "logit_normal"  # uniform | logit_normal | shifted
     timestep_shift: float = 3.0
-    # Refinement phase: the last ``refine_steps`` of ``steps`` train with ``refine_timestep_shift`` (shifted sampling)
-    # and the lr scaled by ``refine_lr / lr`` (None keeps the main phase's value) — e.g. a high shift first, where
-    # the edit must come from the instruction, then more low/mid-noise steps that sharpen it (docs/sft.md, measured).
-    refine_steps: int = 0
+    # Refinement phase: steps >= ``refine_from_step`` (0-based; None = no phase) train with ``refine_timestep_shift``
+    # (shifted sampling) and the lr scaled by ``refine_lr / lr`` (None keeps the main phase's value) — e.g. a high
+    # shift first, where the edit must come from the instruction, then low/mid-noise steps that sharpen it
+    # (docs/sft.md, measured). A shorter run (sft.steps below it) simply never reaches the phase.
+    refine_from_step: Optional[int] = None
     refine_timestep_shift: Optional[float] = None
     refine_lr: Optional[float] = None
     image_prob: float = 0.6  # probability a batch is drawn from image (1-frame) pairs (paper: 0.6)
@@ -410,8 +411,8 @@ class SFTSection:
                               f"{self.image_prob}, {self.cond_dropout}")
         if self.steps <= 0 or self.batch_size <= 0 or self.num_workers <= 0 or self.log_every <= 0:
             raise ConfigError("sft.steps, sft.batch_size, sft.num_workers and sft.log_every must be > 0")
-        if not 0 <= self.refine_steps <= self.steps:
-            raise ConfigError(f"sft.refine_steps must be in [0, sft.steps={self.steps}], got {self.refine_steps}")
+        if self.refine_from_step is not None and self.refine_from_step < 0:
+            raise ConfigError(f"sft.refine_from_step must be >= 0 (or null), got {self.refine_from_step}")
         if self.refine_timestep_shift is not None:
             if self.timestep_sampling != "shifted":
                 raise ConfigError("sft.refine_timestep_shift needs sft.timestep_sampling: shifted, got "

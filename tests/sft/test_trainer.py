@@ -82,13 +82,13 @@ def test_lr_schedule_warmup_then_decay(sft_config):
 
 def test_refine_phase_switches_shift_and_lr_for_the_last_steps(sft_config):
     t = _trainer(sft_config("sft.steps=10", "sft.warmup_steps=0", "sft.schedule=constant", "sft.lr=2e-3",
-                            "sft.timestep_sampling=shifted", "sft.timestep_shift=8.0", "sft.refine_steps=4",
+                            "sft.timestep_sampling=shifted", "sft.timestep_shift=8.0", "sft.refine_from_step=6",
                             "sft.refine_timestep_shift=1.0", "sft.refine_lr=5e-4", "sft.image_prob=1.0"))
     f = lr_multiplier(t.cfg.sft)
     assert [f(k) for k in (0, 5, 6, 9)] == [1.0, 1.0, pytest.approx(0.25), pytest.approx(0.25)]
     # In the refinement phase compute_loss draws its sigmas with the refine shift: it equals a run whose main shift
     # is that value, and differs from the main phase's shift at the same step (same noise, batch, dropout).
-    plain = dataclasses.replace(t.cfg.sft, refine_steps=0, refine_timestep_shift=None, refine_lr=None)
+    plain = dataclasses.replace(t.cfg.sft, refine_from_step=None, refine_timestep_shift=None, refine_lr=None)
     batch = t.sampler.batch(7)
     refined = t.compute_loss(batch, 7).item()
     main_phase = t.compute_loss(batch, 5).item()  # step 5 is before the phase: shift 8 (other noise, same model)
@@ -100,12 +100,12 @@ def test_refine_phase_switches_shift_and_lr_for_the_last_steps(sft_config):
 
 
 @pytest.mark.parametrize("override, field", [
-    (["sft.refine_steps=11"], "sft.refine_steps"),
-    (["sft.refine_steps=2", "sft.refine_timestep_shift=2.0", "sft.timestep_sampling=uniform"],
+    (["sft.refine_from_step=-1"], "sft.refine_from_step"),
+    (["sft.refine_from_step=2", "sft.refine_timestep_shift=2.0", "sft.timestep_sampling=uniform"],
      "sft.refine_timestep_shift"),
-    (["sft.refine_steps=2", "sft.timestep_sampling=shifted", "sft.refine_timestep_shift=0"],
+    (["sft.refine_from_step=2", "sft.timestep_sampling=shifted", "sft.refine_timestep_shift=0"],
      "sft.refine_timestep_shift"),
-    (["sft.refine_steps=2", "sft.refine_lr=-1"], "sft.refine_lr"),
+    (["sft.refine_from_step=2", "sft.refine_lr=-1"], "sft.refine_lr"),
 ])
 def test_refine_phase_config_is_validated(override, field):
     with pytest.raises(ConfigError, match=field):

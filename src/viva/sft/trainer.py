@@ -68,8 +68,8 @@ def read_result(path: Path) -> SFTResult:
 
 
 def in_refine_phase(s: SFTSection, step: int) -> bool:
-    """Whether ``step`` (0-based) is one of the last ``sft.refine_steps`` steps."""
-    return s.refine_steps > 0 and step >= s.steps - s.refine_steps
+    """Whether ``step`` (0-based) is in the refinement phase (``step >= sft.refine_from_step``)."""
+    return s.refine_from_step is not None and step >= s.refine_from_step
 
 
 def timestep_shift_at(s: SFTSection, step: int) -> float:
