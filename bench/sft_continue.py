@@ -1,5 +1,5 @@
-"""Continue training a base checkpoint for N more steps of an SFT recipe (fresh AdamW at the recipe's lr, fresh EMA,
-no warmup), then score it on the held-out toy world — to ask "what would more steps of this kind buy?" without a
+"""Continue training a base checkpoint for N more steps of an SFT recipe (the trainer's own setup on the loaded
+weights: fresh AdamW at the recipe's constant lr, fresh EMA, no warmup), then score it on the held-out toy world — to ask "what would more steps of this kind buy?" without a
 from-scratch run. docs/sft.md used it to compare 800 extra steps at timestep shift 3 against shift 8.
 
 Run: ``python bench/sft_continue.py --checkpoint src/viva/assets/toy_base --steps 800 --per-type 16 \
@@ -27,28 +27,28 @@ def main(argv: list[str]) -> int:
     p.add_argument("overrides", nargs="*", help="key=value overrides of the recipe (e.g. sft.timestep_shift=3.0)")
     args = p.parse_args(argv)
 
-    import torch
+    import dataclasses
 
     from viva.config import load_config
     from viva.models.checkpoint import load_base_checkpoint
+    from viva.models.presets import build_editor
     from viva.sft import evaluate as ev
-    from viva.sft.ema import EMA
+    from viva.sft.model import build_sft_editor
     from viva.sft.trainer import SFTTrainer
 
     cfg = load_config(args.config, [*args.overrides, f"output_dir={args.out}", "logging.progress=false",
-                                    "sft.refine_from_step=null"])
+                                    "sft.refine_from_step=null", "sft.warmup_steps=0", "sft.schedule=constant"])
+    editor = build_sft_editor(cfg)  # the recipe's architecture, then the checkpoint's weights
+    editor.dit.load_state_dict(load_base_checkpoint(args.checkpoint).state_dict(), strict=True)
     trainer = SFTTrainer(cfg)
-    trainer.setup()
-    trainer.editor.dit.load_state_dict(load_base_checkpoint(args.checkpoint).state_dict(), strict=True)
-    trainer.optimizer = torch.optim.AdamW(trainer.params.values(), lr=cfg.sft.lr, weight_decay=cfg.sft.weight_decay)
-    trainer.ema = EMA(trainer.params, cfg.sft.ema_decay) if cfg.sft.ema_decay > 0 else None
+    trainer.setup(editor)  # optimizer, schedule and EMA start from the loaded weights
     t0, losses = time.perf_counter(), []
     for k in range(args.steps):
         losses.append(trainer.train_step(10_000 + k)["loss"])
         if (k + 1) % 100 == 0:
             print(f"step {k + 1}: loss {sum(losses[-100:]) / 100:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     base = trainer.export_base(Path(args.out) / "base")
-    editor = ev._editor_for(cfg, str(base))
+    editor = build_editor(dataclasses.replace(cfg.model, base_checkpoint=str(base)))
     row = ev.summarize(ev.oracle_scores_per_type(editor, cfg, [*ev.VIDEO_EDIT_TYPES, "hybrid"], args.per_type))
     print(json.dumps({"label": f"{args.checkpoint} +{args.steps} {' '.join(args.overrides)}",
                       "per_type": args.per_type, **row}))

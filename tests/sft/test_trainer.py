@@ -80,7 +80,7 @@ def test_lr_schedule_warmup_then_decay(sft_config):
     assert lr_multiplier(dataclasses.replace(s, schedule="linear"))(60) == pytest.approx(0.5)
 
 
-def test_refine_phase_switches_shift_and_lr_for_the_last_steps(sft_config):
+def test_refine_phase_switches_shift_and_lr_from_refine_from_step(sft_config):
     t = _trainer(sft_config("sft.steps=10", "sft.warmup_steps=0", "sft.schedule=constant", "sft.lr=2e-3",
                             "sft.timestep_sampling=shifted", "sft.timestep_shift=8.0", "sft.refine_from_step=6",
                             "sft.refine_timestep_shift=1.0", "sft.refine_lr=5e-4", "sft.image_prob=1.0"))

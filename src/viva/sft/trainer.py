@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from viva.sft.timesteps import sample_sigmas
 from viva.sft.train_state import TrainStateMeta, latest_checkpoint, load_train_state, save_train_state
 from viva.training.atomic import atomic_write_text
 from viva.training.distributed import average_gradients
+
+if TYPE_CHECKING:
+    from viva.models.vlm_instructor import TextCondition
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ class PreparedBatch:
     reference: Optional[torch.Tensor]  # reference latents [B, C, 1, h, w] | None
     sigma: torch.Tensor  # [B]
     noise: torch.Tensor  # [B, C, F', h, w]
-    cond: object  # TextCondition of the (dropout-applied) instructions
+    cond: "TextCondition"  # VLM states of the (dropout-applied) instructions
     mask: torch.Tensor  # edit mask on the latent grid [B, 1, F', h, w]
 
 
