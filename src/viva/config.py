@@ -375,6 +375,10 @@ class SFTSection:
     refine_from_step: Optional[int] = None
     refine_timestep_shift: Optional[float] = None
     refine_lr: Optional[float] = None
+    # Curriculum phase: steps < ``curriculum_steps`` draw image pairs of ``curriculum_edit_types`` only (toy world),
+    # e.g. the object edits whose instruction-word -> pixels binding the full mix learns late (docs/sft.md).
+    curriculum_steps: int = 0
+    curriculum_edit_types: List[str] = field(default_factory=lambda: ["add", "recolor", "replace"])
     image_prob: float = 0.6  # probability a batch is drawn from image (1-frame) pairs (paper: 0.6)
     trainable: str = "full"  # full | projector_refiner | lora
     ema_decay: float = 0.0  # 0 disables EMA
@@ -421,6 +425,10 @@ class SFTSection:
                 raise ConfigError(f"sft.refine_timestep_shift must be > 0, got {self.refine_timestep_shift}")
         if self.refine_lr is not None and (self.refine_lr <= 0 or self.lr <= 0):
             raise ConfigError(f"sft.refine_lr and sft.lr must be > 0, got {self.refine_lr}, {self.lr}")
+        if self.curriculum_steps < 0:
+            raise ConfigError(f"sft.curriculum_steps must be >= 0, got {self.curriculum_steps}")
+        if self.curriculum_steps > 0 and not self.curriculum_edit_types:
+            raise ConfigError("sft.curriculum_steps > 0 needs sft.curriculum_edit_types (a non-empty list)")
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,18 @@ def test_no_image_source_means_video_only_and_vice_versa():
         MixedPairSampler(None, None, 0.5, 2, seed=0)
 
 
+def test_curriculum_steps_draw_image_pairs_from_the_curriculum_source_only():
+    video, image, focus = FakeSource("v", 50, 4), FakeSource("i", 50, 1), FakeSource("c", 50, 1)
+    s = MixedPairSampler(video, image, 0.5, 2, seed=0, curriculum=focus, curriculum_steps=30)
+    early = [s.batch(k) for k in range(30)]
+    assert all(b.modality == "image" and all(i.startswith("c-") for i in b.sample_ids) for b in early)
+    late = [s.batch(k) for k in range(30, 90)]
+    assert not any(i.startswith("c-") for b in late for i in b.sample_ids)
+    assert {b.modality for b in late} == {"image", "video"}  # the mix resumes after the phase
+    with pytest.raises(ValueError, match="curriculum"):
+        MixedPairSampler(video, image, 0.5, 2, seed=0, curriculum_steps=3)
+
+
 def test_batches_are_a_pure_function_of_seed_rank_step():
     a = MixedPairSampler(FakeSource("v", 100, 2), FakeSource("i", 100, 1), 0.5, 3, seed=1)
     b = MixedPairSampler(FakeSource("v", 100, 2), FakeSource("i", 100, 1), 0.5, 3, seed=1)

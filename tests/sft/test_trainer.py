@@ -112,6 +112,34 @@ def test_refine_phase_config_is_validated(override, field):
         load_config(None, ["sft.steps=10", *override], recipe="sft")
 
 
+def test_curriculum_phase_trains_on_its_edit_types_then_the_full_mix(sft_config):
+    t = _trainer(sft_config("sft.steps=10", "sft.curriculum_steps=4", "sft.curriculum_edit_types=[recolor]",
+                            "sft.image_prob=0.5"))
+    assert [set(t.sampler.batch(k).edit_types) for k in range(4)] == [{"recolor"}] * 4
+    assert all(t.sampler.batch(k).modality == "image" for k in range(4))
+    later = {e for k in range(4, 10) for e in t.sampler.batch(k).edit_types}
+    assert len(later) > 1  # the configured mix again
+
+
+@pytest.mark.parametrize("override, match", [
+    (["sft.curriculum_steps=-1"], "sft.curriculum_steps"),
+    (["sft.curriculum_steps=5", "sft.curriculum_edit_types=[]"], "sft.curriculum_edit_types"),
+    (["sft.curriculum_steps=5", "sft.curriculum_edit_types=[hybrid]"], "held out"),
+])
+def test_curriculum_config_is_validated(override, match, sft_config):
+    with pytest.raises((ConfigError, ValueError), match=match):
+        _trainer(sft_config("sft.steps=10", *override))
+
+
+def test_curriculum_needs_the_toy_world():
+    from viva.sft.pair_sources import build_curriculum_source
+
+    cfg = load_config(None, ["data.source=manifest", "data.manifest=pairs.jsonl", "sft.curriculum_steps=5"],
+                      recipe="sft")
+    with pytest.raises(ValueError, match="data.source=toyworld"):
+        build_curriculum_source(cfg)
+
+
 def test_resume_continues_exactly(sft_config, tmp_path):
     straight = run_sft(sft_config("sft.steps=4", f"output_dir={tmp_path / 'a'}", "sft.ema_decay=0.9"))
     # The interrupted run: same schedule (steps=4), checkpoint at step 2; pretend it died there.

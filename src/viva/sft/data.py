@@ -112,7 +112,8 @@ class MixedPairSampler:
     """Draws bucketed batches of video or image pairs; ``batch(step)`` depends only on (seed, rank, step)."""
 
     def __init__(self, video: Optional[PairSource], image: Optional[PairSource], image_prob: float,
-                 batch_size: int, seed: int, rank: int = 0) -> None:
+                 batch_size: int, seed: int, rank: int = 0, curriculum: Optional[PairSource] = None,
+                 curriculum_steps: int = 0) -> None:
         if video is None and image is None:
             raise ValueError("MixedPairSampler needs a video or an image pair source")
         if not 0.0 <= image_prob <= 1.0:
@@ -121,20 +122,29 @@ class MixedPairSampler:
         self.image_prob = image_prob if image is not None else 0.0
         if video is None:
             self.image_prob = 1.0
+        if curriculum_steps > 0 and curriculum is None:
+            raise ValueError(f"curriculum_steps={curriculum_steps} needs a curriculum pair source")
+        # Steps < curriculum_steps draw image pairs from ``curriculum`` only (a curriculum phase).
+        self.curriculum, self.curriculum_steps = curriculum, int(curriculum_steps)
         self.batch_size, self.seed, self.rank = batch_size, seed, rank
         self.skipped = SkipLog()
         self.bucket_misses = 0
         self._keys: Dict[Tuple[str, int], Optional[BucketKey]] = {}  # (source, index) -> bucket; None = bad
 
     def modality(self, step: int) -> str:
-        """Which modality step ``step`` draws (video or image), by the mixing probability."""
+        """Which modality step ``step`` draws (video or image), by the mixing probability (image in the curriculum)."""
+        if step < self.curriculum_steps:
+            return "image"
         u = np.random.default_rng([self.seed, self.rank, step, 0]).random()
         return "image" if u < self.image_prob else "video"
 
     def batch(self, step: int) -> PairBatch:
         """The batch for ``step``: one modality, one shape bucket, bad samples skipped and counted."""
         modality = self.modality(step)
-        source = self.image if modality == "image" else self.video
+        if step < self.curriculum_steps:
+            source = self.curriculum
+        else:
+            source = self.image if modality == "image" else self.video
         assert source is not None
         rng = np.random.default_rng([self.seed, self.rank, step, 1])
         picked: List[EditSample] = []

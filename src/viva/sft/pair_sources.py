@@ -82,6 +82,17 @@ def toy_world(cfg: SFTConfig, split: str = "train"):
     return ToyWorld(seed=d.seed, num_frames=d.num_frames, height=d.height, width=d.width, split_name=split)
 
 
+def build_curriculum_source(cfg: SFTConfig) -> Optional[PairSource]:
+    """Image pairs of ``sft.curriculum_edit_types`` for the curriculum phase (None when the phase is off)."""
+    d, s = cfg.data, cfg.sft
+    if s.curriculum_steps <= 0:
+        return None
+    if d.source != "toyworld":
+        raise ValueError("sft.curriculum_steps > 0 needs data.source=toyworld (a manifest has no edit-type split); "
+                         f"got data.source={d.source!r}")
+    return ToyImagePairs(toy_world(cfg), s.curriculum_edit_types, name="toy-image-curriculum")
+
+
 def build_pair_sources(cfg: SFTConfig) -> Tuple[Optional[PairSource], Optional[PairSource]]:
     """(video pairs, image pairs) for the config; either may be None (image_prob 0 or no image manifest)."""
     d, s = cfg.data, cfg.sft

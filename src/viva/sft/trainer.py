@@ -34,7 +34,7 @@ from viva.sft.ema import EMA
 from viva.sft.loss import add_noise, flow_matching_target, masked_flow_matching_loss, resize_mask_to_latent
 from viva.sft.metrics import MetricsLogger
 from viva.sft.model import build_sft_editor, select_trainable
-from viva.sft.pair_sources import build_pair_sources
+from viva.sft.pair_sources import build_curriculum_source, build_pair_sources
 from viva.sft.timesteps import sample_sigmas
 from viva.sft.train_state import TrainStateMeta, latest_checkpoint, load_train_state, save_train_state
 from viva.training.atomic import atomic_write_text
@@ -147,7 +147,8 @@ class SFTTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(s))
         self.ema = EMA(self.params, s.ema_decay) if s.ema_decay > 0 else None
         video, image = build_pair_sources(cfg)
-        self.sampler = MixedPairSampler(video, image, s.image_prob, s.batch_size, cfg.seed, self.rank)
+        self.sampler = MixedPairSampler(video, image, s.image_prob, s.batch_size, cfg.seed, self.rank,
+                                        build_curriculum_source(cfg), s.curriculum_steps)
         self.metrics = MetricsLogger(cfg, enabled=self.rank == 0)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
