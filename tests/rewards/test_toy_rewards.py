@@ -55,6 +55,28 @@ def test_weighted_viva_reward_and_pickscore(toy_batch):
     assert np.isfinite(parts["pickscore/pickscore_raw"]).all()
 
 
+def test_toy_model_loads_retrained_weights_from_pretrained(toy_batch, tmp_path):
+    """``pretrained`` points a toy reward at weights from `viva rewards train-toy`: other weights, other scores."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from viva.rewards.toy_models import weights_path
+
+    target, _ = toy_batch
+    sd = load_file(str(weights_path("clip")))
+    save_file(sd, str(tmp_path / "same.safetensors"))
+    gen = torch.Generator().manual_seed(0)
+    save_file({k: v + 0.1 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
+               for k, v in sd.items()}, str(tmp_path / "other.safetensors"))
+    shipped = get_reward("clip_if", model="toy").score(target).scores
+    same = get_reward("clip_if", model="toy", pretrained=str(tmp_path / "same.safetensors")).score(target).scores
+    other = get_reward("clip_if", model="toy", pretrained=str(tmp_path / "other.safetensors")).score(target).scores
+    np.testing.assert_allclose(same, shipped, atol=1e-6)
+    assert np.abs(other - shipped).max() > 1e-3
+    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+        get_reward("clip_if", model="toy", pretrained=str(tmp_path / "missing.safetensors")).score(target)
+
+
 def test_unknown_option_is_an_error():
     with pytest.raises(ValueError, match="reward clip_if: unknown option"):
         get_reward("clip_if", model="toy", micro_batch=3)

@@ -30,7 +30,9 @@ class ClipModelConfig:
 
     model: str = "toy"  # toy | toy-pickscore | an open_clip name (ViT-H-14) | local-dir:/x | a transformers id/path
     backend: str = "open_clip"  # open_clip | transformers
-    pretrained: Optional[str] = None  # open_clip tag or local checkpoint file (None + real model = random weights)
+    # open_clip tag or local checkpoint file (None + real model = random weights); for a toy model, a safetensors
+    # file written by `viva rewards train-toy` (None = the shipped weights)
+    pretrained: Optional[str] = None
     processor: Optional[str] = None  # transformers: processor id/path (PickScore uses the ViT-H-14 one)
     device: str = "cpu"
     dtype: str = "float32"
@@ -116,12 +118,12 @@ class HFClipEncoder:
 
 
 def load_encoder(cfg: ClipModelConfig) -> ClipEncoder:
-    """Build the encoder ``cfg`` names, on ``cfg.device`` (toy weights from viva's assets)."""
+    """Build the encoder ``cfg`` names, on ``cfg.device`` (toy weights from viva's assets or ``cfg.pretrained``)."""
     if cfg.model in ("toy", "toy-clip", "toy-pickscore"):
         from viva.rewards.toy_models import load_toy_clip
 
         kind = "pickscore" if cfg.model == "toy-pickscore" else "clip"
-        model, tokenizer = load_toy_clip(kind)
+        model, tokenizer = load_toy_clip(kind, cfg.pretrained)
         return OpenClipEncoder(model.to(cfg.device), tokenizer, cfg)
     if cfg.backend == "transformers":
         return _load_hf(cfg)

@@ -23,7 +23,8 @@ def make_config(reward: str, defaults: Mapping[str, Any], options: Mapping[str, 
     merged = {**defaults, **options}
     if str(merged.get("model")).startswith("toy"):  # toy models are open_clip models, whatever the real default
         merged["backend"] = "open_clip"
-        merged["pretrained"] = merged["processor"] = None
+        merged["processor"] = None
+        merged["pretrained"] = options.get("pretrained")  # retrained toy weights; never the real model's tag
     return ClipModelConfig(**merged)
 
 
