@@ -132,6 +132,21 @@ def test_eval_toy_prints_static_metrics_and_rollout_correlations(capsys):
     assert set(agree["spearman"]["weighted"]) == {"across", "within", "groups_skipped"}
     assert -1.0 <= agree["spearman"]["weighted"]["across"] <= 1.0
     assert "| reward | across | within group |" in out and "clip_if_target_beats_1frame" in report
+    assert agree["by_edit_type"]["hybrid"]["prompts"] == 1 and sum(r["prompts"] for r in agree["by_edit_type"].values()) == 2
+    assert "| edit type | prompts | oracle mean | within-group std |" in out
+
+
+def test_by_edit_type_splits_the_groups_by_their_prompt_type():
+    from viva.grpo.reward_agreement import by_edit_type
+
+    oracle = np.array([[0.1, 0.2, 0.3], [0.5, 0.5, 0.8], [0.0, 0.3, 0.6]])
+    scores = {"r": np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [3.0, 2.0, 1.0]])}
+    out = by_edit_type(["recolor", "add", "recolor"], scores, oracle)
+    assert list(out) == ["add", "recolor"] and out["recolor"]["prompts"] == 2
+    assert out["recolor"]["oracle_mean"] == pytest.approx(0.25)
+    assert out["recolor"]["spearman"]["r"]["within"] == pytest.approx(0.0)  # +1 in one group, -1 in the other
+    assert out["add"]["spearman"]["r"]["within"] == pytest.approx(-0.866, abs=1e-3)
+    assert out["add"]["oracle_within_group_std"] == pytest.approx(float(np.std([0.5, 0.5, 0.8])), abs=1e-4)
 
 
 def test_rollout_candidates_are_oracle_scored_base_rollouts_on_train_prompts():

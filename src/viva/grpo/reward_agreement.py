@@ -194,9 +194,22 @@ def evaluate_agreement(cfg: AgreementConfig) -> Dict[str, Any]:
         "spearman": {k: agreement(v, rollouts.oracle) for k, v in scores.items()},
         "spearman_hybrid": {k: agreement(v[hyb], rollouts.oracle[hyb]) for k, v in scores.items()},
         "spearman_single": {k: agreement(v[single], rollouts.oracle[single]) for k, v in scores.items()},
+        "by_edit_type": by_edit_type([g.request.prompt.edit_type for g in rollouts.groups], scores, rollouts.oracle),
         "sample_seconds": round(rollouts.seconds, 1),
     }
     return report
+
+
+def by_edit_type(edit_types: Sequence[str], scores: Dict[str, np.ndarray], oracle: np.ndarray) -> Dict[str, Any]:
+    """Per edit type: prompts, mean oracle, within-group oracle std and each score's agreement — which edits a
+    reward can teach (GRPO learns from the within-group ranking of the prompts it trains on)."""
+    out: Dict[str, Any] = {}
+    for t in sorted(set(edit_types)):
+        rows = np.array([e == t for e in edit_types])
+        out[t] = {"prompts": int(rows.sum()), "oracle_mean": round(float(oracle[rows].mean()), 4),
+                  "oracle_within_group_std": round(float(oracle[rows].std(1).mean()), 4),
+                  "spearman": {k: agreement(v[rows], oracle[rows]) for k, v in scores.items()}}
+    return out
 
 
 def format_table(report: Dict[str, Any]) -> str:
@@ -211,4 +224,13 @@ def format_table(report: Dict[str, Any]) -> str:
         h, s = report["spearman_hybrid"][name], report["spearman_single"][name]
         lines.append(f"| {name} | {r['across']:.3f} | {r['within']:.3f} | {h['across']:.3f} | {h['within']:.3f} | "
                      f"{s['across']:.3f} | {s['within']:.3f} |")
+    per_type = report.get("by_edit_type")
+    if per_type:
+        names = list(report["spearman"])
+        lines += ["", "Per edit type (within-group Spearman; few prompts per type: read as a hint)", "",
+                  "| edit type | prompts | oracle mean | within-group std | " + " | ".join(names) + " |",
+                  "|---|---:|---:|---:|" + "---:|" * len(names)]
+        for t, r in per_type.items():
+            lines.append(f"| {t} | {r['prompts']} | {r['oracle_mean']:.3f} | {r['oracle_within_group_std']:.3f} | "
+                         + " | ".join(f"{r['spearman'][n]['within']:.3f}" for n in names) + " |")
     return "\n".join(lines)
