@@ -21,7 +21,8 @@ def main() -> None:
     from PIL import Image
 
     from viva.config import load_config
-    from viva.data.toyworld import ToyWorld, oracle_score
+    from viva.data.dataset import build_dataset
+    from viva.data.toyworld import oracle_score
     from viva.inference.loader import EditorSpec, load_editor
     from viva.sft.evaluate import sample_edits
 
@@ -34,9 +35,10 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(args.config, [])
     sampler = dataclasses.replace(cfg.sampler, kind="ode")
-    ed = cfg.eval_data
-    world = ToyWorld(ed.seed, ed.num_frames, ed.height, ed.width, split_name=ed.split or "hybrid")
-    prompts = [world.sample(i) for i in range(args.prompts)]
+    if cfg.eval_data is None or cfg.eval_data.source != "toyworld":
+        raise SystemExit(f"{args.config}: eval_data must be a toy-world section (the strip needs the oracle)")
+    eval_set = build_dataset(cfg.eval_data, split=cfg.eval_data.split or "heldout")  # the driver's eval prompts
+    prompts = [eval_set[i] for i in range(args.prompts)]
     edits = [sample_edits(load_editor(EditorSpec(base=args.base, loras=lo)), prompts, sampler, seed=0)
              for lo in ((), (args.lora,))]  # [2][B, F, H, W, 3]
     rows = []

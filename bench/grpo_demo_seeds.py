@@ -43,7 +43,7 @@ def main() -> None:
             deltas_r.append(dr)
             deltas_o.append(do)
             print(f"seed {seed}: held-out reward {a['eval/reward_mean']:+.4f} -> {b['eval/reward_mean']:+.4f} "
-                  f"({dr:+.4f}); hybrid oracle {a['eval/oracle_mean']:.4f} -> {b['eval/oracle_mean']:.4f} "
+                  f"({dr:+.4f}); held-out oracle {a['eval/oracle_mean']:.4f} -> {b['eval/oracle_mean']:.4f} "
                   f"({do:+.4f})  [steps {a['step']} -> {b['step']}]", flush=True)
     sd = (lambda x: statistics.stdev(x) if len(x) > 1 else 0.0)  # noqa: E731
     print(f"reward change: {statistics.mean(deltas_r):+.4f} ± {sd(deltas_r):.4f} over {len(deltas_r)} seeds; "

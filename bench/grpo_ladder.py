@@ -8,7 +8,7 @@ rung that fails says where the bug is.
   d  the shipped toy reward models as the reward (the demo setting): held-out weighted reward and oracle over seeds
      (same as bench/grpo_demo_seeds.py).
 
-Every rung runs configs/grpo/toy.yaml in one process (``--local``, no Ray) with the rung's changes, and prints the
+Every rung runs configs/grpo/toy.yaml (or --config) in one process (``--local``, no Ray) with the rung's changes, and prints the
 reward terms beside the oracle so reward hacking shows.
 
 Run: ``python bench/grpo_ladder.py --rung a --seeds 0,1,2 [key=value ...]``
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from viva.config import RewardSpec, load_config
-from viva.grpo.driver import run
+from viva.grpo.driver import paired_change, run
 
 RUNGS = {
     # rung: (overrides, rewards, kl variants)
@@ -50,7 +50,8 @@ def moving_average(x: list[float], w: int) -> np.ndarray:
     return (c[n] - c[lo]) / (n - lo)
 
 
-def run_rung(rung: str, seed: int, kl: float | None, tmp: str, extra: list[str]) -> dict:
+def run_rung(rung: str, seed: int, kl: float | None, tmp: str, extra: list[str],
+             config: str = "configs/grpo/toy.yaml") -> dict:
     """One run of a rung; returns its train and eval series."""
     overrides, rewards, _ = RUNGS[rung]
     out = f"{tmp}/{rung}-s{seed}-kl{kl}"
@@ -58,7 +59,7 @@ def run_rung(rung: str, seed: int, kl: float | None, tmp: str, extra: list[str])
             "logging.sample_every=0", "grpo.checkpoint_every=0", *overrides, *extra]
     if kl is not None:
         args.append(f"grpo.kl_coef={kl}")
-    cfg = load_config("configs/grpo/toy.yaml", args)
+    cfg = load_config(config, args)
     if rewards is not None:
         cfg = dataclasses.replace(cfg, rewards=list(rewards))
     rows = _rows(run(cfg, local=True, progress=False))
@@ -90,6 +91,10 @@ def _report_eval(rung: str, seed: int, res: dict) -> dict:
           f"{b['eval/reward_mean']:+.4f} (eval s.e.m. {a.get('eval/reward_sem', float('nan')):.4f}); held-out oracle "
           f"{a['eval/oracle_mean']:.4f} -> {b['eval/oracle_mean']:.4f} (s.e.m. {a.get('eval/oracle_sem', float('nan')):.4f})"
           f" [{line}] (steps {a['step']} -> {b['step']})", flush=True)
+    paired = [paired_change(a, b, what) for what in ("reward", "oracle")]
+    if all(paired):
+        print("  paired change over the {} held-out prompts: reward {:+.4f} ± {:.4f}, oracle {:+.4f} ± {:.4f} (s.e.m.)"
+              .format(paired[0][2], paired[0][0], paired[0][1], paired[1][0], paired[1][1]))
     print("  held-out oracle per eval: " + " ".join(f"{e['step']}:{e['eval/oracle_mean']:.4f}" for e in res["evals"])
           + "; weighted reward per eval: " + " ".join(f"{e['eval/reward_mean']:+.4f}" for e in res["evals"]))
     return {"reward": b["eval/reward_mean"] - a["eval/reward_mean"],
@@ -101,14 +106,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rung", choices=sorted(RUNGS), required=True)
     ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 1,2,3")
-    ap.add_argument("overrides", nargs="*", help="extra key=value overrides of configs/grpo/toy.yaml")
+    ap.add_argument("--config", default="configs/grpo/toy.yaml", help="the GRPO config every rung starts from")
+    ap.add_argument("overrides", nargs="*", help="extra key=value overrides of --config")
     args = ap.parse_args()
     args.seeds = [int(x) for x in args.seeds.split(",")]
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kl in RUNGS[args.rung][2]:
             for seed in args.seeds:
-                res = run_rung(args.rung, seed, kl, tmp, args.overrides)
+                res = run_rung(args.rung, seed, kl, tmp, args.overrides, args.config)
                 if args.rung in ("a", "b"):
                     out.setdefault(kl, []).append(_report_train(args.rung, seed, kl, res)["rise"])
                 else:
