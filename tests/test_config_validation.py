@@ -19,6 +19,7 @@ BAD_VALUES = [
     (GRPO, "grpo.timestep_fraction=5", "grpo.timestep_fraction must be in (0, 1], got 5.0"),
     (GRPO, "grpo.max_staleness=-1", "grpo.max_staleness must be >= 0, got -1"),
     (GRPO, "grpo.betas=[0.9]", "grpo.betas must be two numbers in [0, 1)"),
+    (GRPO, "grpo.adv_std=batch", "grpo.adv_std must be group | pooled, got 'batch'"),
     (GRPO, "model.dtype=int8", "model.dtype must be one of float32 | bfloat16 | float16, got 'int8'"),
     (GRPO, "model.backend=jit", "model.backend must be one of eager | compile | tensorrt"),
     (GRPO, "lora.dropout=1.5", "lora.dropout must be in [0, 1), got 1.5"),

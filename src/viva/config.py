@@ -266,6 +266,10 @@ class GRPOSection:
     kl_coef: float = 0.01
     adv_clip_max: float = 5.0
     adv_eps: float = 1e-4
+    # Advantage scale: "group" = each group's own reward std (GRPO, eq. 11); "pooled" = one std over all the step's
+    # group-centred rewards, so near-constant groups (rollouts that barely differ) get small advantages, not noise
+    # scaled up to unit size (docs/grpo.md).
+    adv_std: str = "group"
     inner_epochs: int = 1
     minibatch_size: int = 4  # samples per gradient step inside one update
     max_grad_norm: float = 1.0
@@ -288,6 +292,7 @@ class GRPOSection:
         for key in ("weight_decay", "kl_coef"):
             v = getattr(self, key)
             _require(_finite(v) and v >= 0, f"grpo.{key}", v, "a finite number >= 0")
+        _require(self.adv_std in ("group", "pooled"), "grpo.adv_std", self.adv_std, "group | pooled")
         _require(_finite(self.timestep_fraction) and 0 < self.timestep_fraction <= 1, "grpo.timestep_fraction",
                  self.timestep_fraction, "in (0, 1]")
         _require(len(self.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in self.betas), "grpo.betas",

@@ -100,3 +100,16 @@ def test_rising_reward_falling_oracle_warns_and_is_in_both_summaries(tmp_path, c
         honest.check_hacking()
     assert not honest.hacking_flags and "WARNING" not in capsys.readouterr().err
     assert honest._summary_json(tmp_path / "lora")["reward_hacking"]["flagged"] is False
+
+
+def test_pooled_advantages_scale_the_step_not_each_group(tmp_path):
+    """G=2: per-group std gives every sample advantage ±1; the pooled std lets the groups' spreads differ."""
+    args = ("grpo.steps=1", "grpo.prompts_per_step=4")
+    group = _rows(run(tiny_grpo_config(tmp_path / "g", *args), local=True, progress=False))[0]
+    pooled = _rows(run(tiny_grpo_config(tmp_path / "p", *args, "grpo.adv_std=pooled"), local=True,
+                       progress=False))[0]
+    # (up to adv_eps = 1e-4 against the test reward's spread of a few 1e-3)
+    assert group["advantage/abs_max"] == pytest.approx(1.0, abs=0.05)
+    assert pooled["advantage/std"] == pytest.approx(1.0, abs=0.05)
+    assert pooled["advantage/abs_max"] > group["advantage/abs_max"] + 0.1  # the wider groups weigh more
+    assert pooled["reward/weighted/mean"] == group["reward/weighted/mean"]  # same rollouts, other advantages

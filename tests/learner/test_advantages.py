@@ -37,6 +37,22 @@ def test_clip():
     assert clipped[-1].item() == 2.0 and clipped.abs().max().item() <= 2.0
 
 
+def test_pooled_std_scales_groups_by_one_std_of_the_step():
+    # group 1 spreads 100x more than group 0: per-group std makes both unit-size, the pooled std keeps the ratio
+    r = torch.tensor([0.50, 0.51, 0.49, 0.50, 0.0, 1.0, -1.0, 0.0])
+    per_group = group_advantages(r, 4, eps=0.0)
+    pooled = group_advantages(r, 4, eps=0.0, std="pooled")
+    centred = r.reshape(2, 4) - r.reshape(2, 4).mean(1, keepdim=True)
+    scale = centred.pow(2).mean().sqrt()  # sqrt of the mean within-group variance
+    assert torch.allclose(pooled, (centred / scale).reshape(-1), atol=1e-6)
+    assert pooled.pow(2).mean().item() == pytest.approx(1.0, abs=1e-5)  # unit std over the step
+    assert per_group[:4].abs().max().item() == pytest.approx(per_group[4:].abs().max().item(), rel=1e-5)
+    assert pooled[:4].abs().max() < 0.02 * pooled[4:].abs().max()
+    assert torch.equal(group_advantages(torch.tensor([0.2, 0.2, 0.0, 1.0]), 2, std="pooled")[:2], torch.zeros(2))
+    with pytest.raises(ValueError, match="std must be one of"):
+        group_advantages(r, 4, std="batch")
+
+
 @pytest.mark.parametrize(
     "rewards,group_size,match",
     [

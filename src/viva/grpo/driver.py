@@ -126,11 +126,20 @@ class EditGRPO:
         from viva.rewards.worker import combine
 
         per_model = self.executor.score(groups)  # [num_models][num_groups]
+        g = self.cfg.grpo
         scored, totals, parts_all = [], [], collections.defaultdict(list)
-        for gi, group in enumerate(groups):
-            total, parts = combine(self.cfg.rewards, [per_model[m][gi] for m in range(len(self.cfg.rewards))])
-            adv = group_advantages(total, group.group_size, eps=self.cfg.grpo.adv_eps,
-                                   clip=self.cfg.grpo.adv_clip_max)
+        combined = [combine(self.cfg.rewards, [per_model[m][gi] for m in range(len(self.cfg.rewards))])
+                    for gi in range(len(groups))]
+        sizes = {group.group_size for group in groups}
+        if g.adv_std == "pooled" and len(sizes) == 1:  # one scale over the step's groups
+            advs = group_advantages(np.concatenate([t for t, _ in combined]), sizes.pop(), eps=g.adv_eps,
+                                    clip=g.adv_clip_max, std="pooled").numpy().reshape(len(groups), -1)
+        elif g.adv_std == "pooled":
+            raise ValueError(f"grpo.adv_std=pooled needs equal group sizes in a step, got {sorted(sizes)}")
+        else:
+            advs = [group_advantages(t, group.group_size, eps=g.adv_eps, clip=g.adv_clip_max).numpy()
+                    for (t, _), group in zip(combined, groups)]
+        for group, (total, parts), adv in zip(groups, combined, advs):
             scored.append(ScoredGroup(group=group, rewards=total, sub_rewards=parts,
                                       advantages=np.asarray(adv, dtype=np.float32),
                                       oracle=_oracle(group)))

@@ -8,10 +8,22 @@ import torch
 from torch import Tensor
 
 
+ADV_STD = ("group", "pooled")
+
+
 def group_advantages(
-    rewards: Union[Tensor, Sequence[float]], group_size: int, eps: float = 1e-4, clip: Optional[float] = None
+    rewards: Union[Tensor, Sequence[float]], group_size: int, eps: float = 1e-4, clip: Optional[float] = None,
+    std: str = "group",
 ) -> Tensor:
-    """(r − group mean) / (group std + eps) over G consecutive samples, fp32 `[N]`; a zero-std group gets exactly 0."""
+    """(r − group mean) / (s + eps) over G consecutive samples, fp32 `[N]`; a zero-std group gets exactly 0.
+
+    ``std="group"``: s is each group's own std (GRPO, VIVA eq. 11). ``std="pooled"``: one s for all the groups
+    given, sqrt of their mean within-group variance, so a group whose rewards barely differ gets small advantages
+    instead of its noise scaled up to unit size, and the advantages still have unit std over the step (as
+    Flow-GRPO's ``global_std``, but on group-centred rewards, so the spread between prompts does not shrink them).
+    """
+    if std not in ADV_STD:
+        raise ValueError(f"group_advantages: std must be one of {ADV_STD}, got {std!r}")
     r = torch.as_tensor(rewards, dtype=torch.float32)  # [N]
     if r.ndim != 1:
         raise ValueError(f"group_advantages: rewards must be 1-D [N], got shape {tuple(r.shape)}")
@@ -24,8 +36,10 @@ def group_advantages(
         raise ValueError(f"group_advantages: clip must be > 0 or None, got {clip}")
     groups = r.reshape(-1, group_size)  # [N/G, G]
     mean = groups.mean(dim=1, keepdim=True)  # [N/G, 1]
-    std = groups.std(dim=1, keepdim=True, unbiased=False)  # population std, as Flow-GRPO's per-prompt tracker (np.std)
-    adv = (groups - mean) / (std + eps)  # [N/G, G]
+    spread = groups.std(dim=1, keepdim=True, unbiased=False)  # population std, as Flow-GRPO's tracker (np.std)
+    if std == "pooled":
+        spread = spread.pow(2).mean().sqrt().expand_as(spread)  # [N/G, 1]: one scale for the whole step
+    adv = (groups - mean) / (spread + eps)  # [N/G, G]
     # Identical rewards carry no signal: force exact zeros (the float mean can differ from them by rounding).
     constant = (groups.max(dim=1, keepdim=True).values == groups.min(dim=1, keepdim=True).values)  # [N/G, 1]
     adv = torch.where(constant, torch.zeros_like(adv), adv)
