@@ -73,6 +73,10 @@ def test_toy_model_loads_retrained_weights_from_pretrained(toy_batch, tmp_path):
     other = get_reward("clip_if", model="toy", pretrained=str(tmp_path / "other.safetensors")).score(target).scores
     np.testing.assert_allclose(same, shipped, atol=1e-6)
     assert np.abs(other - shipped).max() > 1e-3
+    pos = next(k for k in sd if k.endswith("visual.positional_embedding"))  # as if trained with other patches
+    save_file({**sd, pos: torch.zeros(65, sd[pos].shape[1])}, str(tmp_path / "patch4.safetensors"))
+    with pytest.raises(ValueError, match="patch4.safetensors: not toy clip weights for viva-toy-clip"):
+        get_reward("clip_if", model="toy", pretrained=str(tmp_path / "patch4.safetensors")).score(target)
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
         get_reward("clip_if", model="toy", pretrained=str(tmp_path / "missing.safetensors")).score(target)
 

@@ -105,5 +105,9 @@ def load_toy_clip(kind: str = "clip", path: Optional[Path] = None) -> Tuple[Any,
         raise FileNotFoundError(f"toy reward weights not found: {path}; run `viva rewards train-toy` to make them")
     model, tokenizer = build_toy_clip(weights_follow=True)
     sd = expand_state_dict(load_file(str(path)), model.vocab_size)
-    model.load_state_dict(sd, strict=True)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:  # another architecture's weights, e.g. trained with a different viva-toy-clip.json
+        raise ValueError(f"{path}: not toy {kind} weights for {MODEL_NAME} "
+                         f"(viva/assets/rewards/{MODEL_NAME}.json): {str(e).splitlines()[0]}") from e
     return model.eval(), tokenizer
