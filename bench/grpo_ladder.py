@@ -8,8 +8,9 @@ rung that fails says where the bug is.
   d  the shipped toy reward models as the reward (the demo setting): held-out weighted reward and oracle over seeds
      (same as bench/grpo_demo_seeds.py).
 
-Every rung runs configs/grpo/toy.yaml (or --config) in one process (``--local``, no Ray) with the rung's changes, and prints the
-reward terms beside the oracle so reward hacking shows.
+Every rung runs configs/grpo/toy.yaml (or --config) in one process (``--local``, no Ray) with the rung's changes,
+and prints the reward terms beside the oracle so reward hacking shows, and for rungs c and d the paired s.e.m. of the
+per-prompt before/after change.
 
 Run: ``python bench/grpo_ladder.py --rung a --seeds 0,1,2 [key=value ...]``
 """
