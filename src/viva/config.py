@@ -252,6 +252,9 @@ class LoggingConfig:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+ADV_STD = ("group", "pooled")  # grpo.adv_std values (viva.learner.advantages.group_advantages)
+
+
 @dataclass(frozen=True)
 class GRPOSection:
     """Edit-GRPO hyper-parameters (VIVA §3.3, eqs. 8–13)."""
@@ -292,7 +295,7 @@ class GRPOSection:
         for key in ("weight_decay", "kl_coef"):
             v = getattr(self, key)
             _require(_finite(v) and v >= 0, f"grpo.{key}", v, "a finite number >= 0")
-        _require(self.adv_std in ("group", "pooled"), "grpo.adv_std", self.adv_std, "group | pooled")
+        _require(self.adv_std in ADV_STD, "grpo.adv_std", self.adv_std, " | ".join(ADV_STD))
         _require(_finite(self.timestep_fraction) and 0 < self.timestep_fraction <= 1, "grpo.timestep_fraction",
                  self.timestep_fraction, "in (0, 1]")
         _require(len(self.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in self.betas), "grpo.betas",

@@ -14,7 +14,6 @@ def tiny_grpo_config(tmp_path, *overrides: str):
             "lora.alpha=8", "grpo.steps=2", "grpo.prompts_per_step=2", "grpo.group_size=2", "grpo.minibatch_size=2",
             "grpo.max_staleness=0", "grpo.eval_every=0", "grpo.checkpoint_every=0", "grpo.timestep_fraction=1.0",
             "grpo.clip_range=1e-4", "logging.sample_every=0", "eval_data=null", "data.split=train",
-            "data.edit_types=[add,remove,replace,recolor,background]",
             "logging.wandb=false", "logging.progress=false",
             "rewards=[{name: 'tests.rollout.grpo_fixtures:RedReward', weight: 1.0}]"]
     return load_config("configs/grpo/toy.yaml", base + list(overrides))

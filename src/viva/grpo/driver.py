@@ -127,31 +127,27 @@ class EditGRPO:
 
         per_model = self.executor.score(groups)  # [num_models][num_groups]
         g = self.cfg.grpo
-        scored, totals, parts_all = [], [], collections.defaultdict(list)
         combined = [combine(self.cfg.rewards, [per_model[m][gi] for m in range(len(self.cfg.rewards))])
                     for gi in range(len(groups))]
-        sizes = {group.group_size for group in groups}
-        if g.adv_std == "pooled" and len(sizes) == 1:  # one scale over the step's groups
-            advs = group_advantages(np.concatenate([t for t, _ in combined]), sizes.pop(), eps=g.adv_eps,
-                                    clip=g.adv_clip_max, std="pooled").numpy().reshape(len(groups), -1)
-        elif g.adv_std == "pooled":
-            raise ValueError(f"grpo.adv_std=pooled needs equal group sizes in a step, got {sorted(sizes)}")
-        else:
-            advs = [group_advantages(t, group.group_size, eps=g.adv_eps, clip=g.adv_clip_max).numpy()
-                    for (t, _), group in zip(combined, groups)]
+        for group, (total, _) in zip(groups, combined):  # every train request asks for grpo.group_size edits
+            if len(total) != g.group_size:
+                raise ValueError(f"group {group.request.group_index} of step {group.request.step}: "
+                                 f"{len(total)} rewards, expected grpo.group_size = {g.group_size}")
+        allr = np.concatenate([total for total, _ in combined])  # [groups * G]
+        # One call over the step: per-group std (eq. 11) or one pooled std across the groups (grpo.adv_std).
+        advs = group_advantages(allr, g.group_size, eps=g.adv_eps, clip=g.adv_clip_max,
+                                std=g.adv_std).numpy().reshape(len(groups), g.group_size)
+        scored, parts_all = [], collections.defaultdict(list)
         for group, (total, parts), adv in zip(groups, combined, advs):
             scored.append(ScoredGroup(group=group, rewards=total, sub_rewards=parts,
                                       advantages=np.asarray(adv, dtype=np.float32),
                                       oracle=_oracle(group)))
-            totals.append(total)
             for k, v in parts.items():
                 parts_all[k].append(v)
-        allr = np.concatenate(totals)
         stats = {"reward/weighted/mean": float(allr.mean()), "reward/weighted/std": float(allr.std())}
         for k, v in parts_all.items():
             v = np.concatenate(v)
             stats[f"reward/{k}/mean"], stats[f"reward/{k}/std"] = float(v.mean()), float(v.std())
-        advs = np.concatenate([s.advantages for s in scored])
         stats.update({"advantage/mean": float(advs.mean()), "advantage/std": float(advs.std()),
                       "advantage/abs_max": float(np.abs(advs).max())})
         oracles = [s.oracle for s in scored if s.oracle is not None]

@@ -7,8 +7,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-
-ADV_STD = ("group", "pooled")
+from viva.config import ADV_STD
 
 
 def group_advantages(
