@@ -42,3 +42,18 @@ def test_oracle_batched_and_errors() -> None:
         oracle_score(samples[0].target_video[:2], samples[0])
     with pytest.raises(ValueError, match="3 samples"):
         oracle_scores(edited[:2], samples)
+
+
+def test_soft_oracle_has_no_flat_region_and_bounds_the_hard_one() -> None:
+    """soft=True: same formula, no floor. Source→target blends inside the hard oracle's dead zone (masked PSNR
+    < 12 dB, no element correct) score the same hard total but a rising soft total; soft >= hard; target = 1."""
+    s = ToyWorld(seed=0).split("hybrid").sample(0)
+    src, tgt = s.source_video.astype(np.float32), s.target_video.astype(np.float32)
+    blends = [np.round(src + a * (tgt - src)).astype(np.uint8) for a in (0.0, 0.1, 0.2)]
+    hard = [oracle_score(v, s) for v in blends]
+    soft = [oracle_score(v, s, soft=True) for v in blends]
+    assert all(h.masked_psnr < 12 for h in hard), [h.masked_psnr for h in hard]
+    assert hard[0].total == hard[1].total == hard[2].total
+    assert soft[0].total < soft[1].total < soft[2].total
+    assert all(sf.total >= h.total for sf, h in zip(soft, hard))
+    assert oracle_score(s.target_video, s, soft=True).total > 0.99

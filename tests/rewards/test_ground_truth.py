@@ -25,6 +25,18 @@ def test_toy_oracle_ranks_target_over_source_over_noise():
     assert out.sub_scores["edit_accuracy"].tolist() == [1.0, 0.0, 0.0]
 
 
+def test_toy_oracle_soft_option():
+    s = ToyWorld(seed=5).split("hybrid").sample(0)
+    near = np.round(s.source_video + 0.2 * (s.target_video.astype(np.float32) - s.source_video)).astype(np.uint8)
+    hard, soft = get_reward("toy_oracle"), get_reward("toy_oracle", soft=True)
+    batch = _batch(s, [s.source_video, near, s.target_video])
+    h, sf = hard.score(batch).scores, soft.score(batch).scores
+    assert h[0] == pytest.approx(h[1]) and sf[1] > sf[0]  # the hard oracle is flat there, the soft one is not
+    assert (sf >= h - 1e-12).all() and sf[2] == pytest.approx(1.0)
+    with pytest.raises(TypeError, match="options.soft"):
+        get_reward("toy_oracle", soft="yes")
+
+
 def test_edit_brightness_reads_only_the_mask():
     s = ToyWorld(seed=5).sample(3, "remove")
     bright_inside = s.source_video.copy()

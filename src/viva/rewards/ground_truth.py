@@ -1,7 +1,9 @@
 """Ground-truth rewards for the GRPO sanity ladder (docs/grpo.md): they read the prompt's exact target, so they
 exist only for worlds with ground truth (the toy world). A learned reward must never be tuned against these.
 
-- ``toy_oracle``: the toy world's oracle total (docs/toyworld.md) of each edit, in [0, 1].
+- ``toy_oracle``: the toy world's oracle total (docs/toyworld.md) of each edit, in [0, 1]; ``options: {soft: true}``
+  scores the same terms without the oracle's flat regions (PSNR below 12 dB, element accuracy below 50% matching),
+  so an edit that is wrong still gets a gradient toward the target.
 - ``edit_brightness``: mean brightness in [0, 1] of the edited video inside the prompt's edit mask, a simple
   reward any working RL loop must be able to raise.
 """
@@ -20,9 +22,14 @@ def _prompts(name: str, batch: RewardBatch) -> list:
 
 
 class ToyOracle:
-    """The toy world's oracle as a reward (the ladder's rung c). ``oracle_score(edit, prompt).total``."""
+    """The toy world's oracle as a reward (the ladder's rungs a and c): ``oracle_score(edit, prompt, soft).total``."""
 
     name = "toy_oracle"
+
+    def __init__(self, soft: bool = False) -> None:
+        if not isinstance(soft, bool):
+            raise TypeError(f"reward toy_oracle: options.soft must be true or false, got {soft!r}")
+        self.soft = soft
 
     def setup(self, device: str) -> None:
         """Nothing to load."""
@@ -37,7 +44,7 @@ class ToyOracle:
         for sid, video, prompt in zip(batch.sample_ids, videos, prompts):
             if getattr(prompt, "target_video", None) is None:
                 raise RewardError(f"sample {sid}: reward {self.name} needs a prompt with a target video")
-            o = oracle_score(video, prompt)
+            o = oracle_score(video, prompt, soft=self.soft)
             scores.append(o.total)
             edit_acc.append(o.edit_accuracy)
         return RewardOutput(check_scores(self.name, batch, np.array(scores)),

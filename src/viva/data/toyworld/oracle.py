@@ -39,8 +39,8 @@ def _psnr(sq_err: np.ndarray, region: np.ndarray) -> float:
     return PSNR_CAP if mse <= 0 else min(PSNR_CAP, 10.0 * math.log10(255.0**2 / mse))
 
 
-def _quality(psnr: float) -> float:
-    return psnr if math.isnan(psnr) else float(np.clip((psnr - PSNR_LOW) / (PSNR_HIGH - PSNR_LOW), 0.0, 1.0))
+def _quality(psnr: float, low: float = PSNR_LOW) -> float:
+    return psnr if math.isnan(psnr) else float(np.clip((psnr - low) / (PSNR_HIGH - low), 0.0, 1.0))
 
 
 def _elements(sample: EditSample, shape: tuple) -> list[tuple[np.ndarray, bool]]:
@@ -62,8 +62,13 @@ def _mean(xs: list[float]) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
 
-def oracle_score(edited: np.ndarray, sample: EditSample) -> OracleScore:
-    """Score an edited uint8 ``[F, H, W, 3]`` video against the sample's ground-truth target."""
+def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False) -> OracleScore:
+    """Score an edited uint8 ``[F, H, W, 3]`` video against the sample's ground-truth target.
+
+    ``soft=True`` is the same formula without its flat regions, for use as a training reward (docs/toyworld.md):
+    q maps PSNR from 0 dB (not 12) and an element counts min(1, matching fraction / 0.5) instead of 0 or 1. The
+    hard oracle (the default) is the one every evaluation reports.
+    """
     target = sample.target_video
     if target is None:
         raise ValueError(f"sample {sample.sample_id}: the oracle needs a ground-truth target_video")
@@ -75,10 +80,16 @@ def oracle_score(edited: np.ndarray, sample: EditSample) -> OracleScore:
     match = np.sqrt((diff**2).sum(axis=-1)) < COLOR_TOL  # [F, H, W]
     mask = sample.mask > 0.5 if sample.mask is not None else (sample.source_video != target).any(-1)
     masked, unmasked = _psnr(sq_err, mask), _psnr(sq_err, ~mask)
-    elements = [(float(match[r].mean()) >= MATCH_FRACTION, t) for r, t in _elements(sample, target.shape[:3])]
+    low = 0.0 if soft else PSNR_LOW
+
+    def correct(frac: float) -> float:
+        return min(1.0, frac / MATCH_FRACTION) if soft else float(frac >= MATCH_FRACTION)
+
+    elements = [(correct(float(match[r].mean())), t) for r, t in _elements(sample, target.shape[:3])]
     edit_acc = _mean([ok for ok, t in elements if t])
     keep_acc = _mean([ok for ok, t in elements if not t])
-    terms = {"masked": _quality(masked), "unmasked": _quality(unmasked), "edit": edit_acc, "preserve": keep_acc}
+    terms = {"masked": _quality(masked, low), "unmasked": _quality(unmasked, low), "edit": edit_acc,
+             "preserve": keep_acc}
     used = {k: v for k, v in terms.items() if not math.isnan(v)}
     total = sum(WEIGHTS[k] * v for k, v in used.items()) / sum(WEIGHTS[k] for k in used)
     return OracleScore(
