@@ -42,6 +42,10 @@ def test_candidates_are_graded_hard_negatives_with_exact_oracle():
     assert 0.0 < c.oracle[2] < 1.0 and c.oracle.min() < 0.1
     again = candidates(s, np.random.default_rng(0))
     np.testing.assert_array_equal(again.videos, c.videos)  # seeded
+    soft = candidates(s, np.random.default_rng(0), soft=True)  # the same videos, labelled by the soft oracle
+    np.testing.assert_array_equal(soft.videos, c.videos)
+    assert soft.oracle == pytest.approx([oracle_score(v, s, soft=True).total for v in c.videos])
+    assert (soft.oracle >= c.oracle - 1e-12).all()
 
 
 def test_ranking_loss_prefers_the_oracle_order():
@@ -183,3 +187,5 @@ def test_toy_train_config_rejects_step_counts_torch_cannot_schedule():
         ToyTrainConfig(rollout_prompts=-1)
     with pytest.raises(ValueError, match="min_gap must be > 0, got 0"):
         ToyTrainConfig(min_gap=0.0)
+    with pytest.raises(ValueError, match="labels must be soft | hard, got 'exact'"):
+        ToyTrainConfig(labels="exact")

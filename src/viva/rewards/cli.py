@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="train-split prompts whose base-editor rollouts (oracle-ranked) join the candidates")
     t.add_argument("--min-gap", type=float, default=None,
                    help="pairs whose oracle scores differ by less are not ranked (default 0.01)")
+    t.add_argument("--labels", choices=("soft", "hard"), default=None,
+                   help="rank candidates by the hard oracle (default) or the soft one (no flat regions)")
     e = sub.add_parser("eval-toy", help="held-out metrics of the toy reward models")
     e.add_argument("--weights", default=None, help="folder with the two safetensors (default: shipped ones)")
     e.add_argument("--seed", type=int, default=0)
@@ -63,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
     from viva.rewards.train_toy import ToyTrainConfig, run
 
     overrides = {k: getattr(args, k) for k in ("clip_steps", "pickscore_steps", "num_pairs", "threads",
-                                                  "rollout_prompts", "min_gap")
+                                                  "rollout_prompts", "min_gap", "labels")
                  if getattr(args, k) is not None}
     try:
         cfg = dataclasses.replace(ToyTrainConfig(seed=args.seed), **overrides)

@@ -5,7 +5,8 @@ the target, the unedited source, a partly applied edit (a subset of the touched 
 for a hybrid, e.g. only one of its two ops), the edit's op applied to the wrong object, and graded corruptions that
 look like a weak editor's samples (blends of source and target, blur, washed-out colours, per-pixel or blocky
 Gaussian noise, pixel noise around grey) or PickScore's classic degradations (``toy_degrade``). Every candidate gets
-``oracle_score(video, sample).total`` and, where it is a clean render of a scene, that scene's caption (a
+``oracle_score(video, sample, soft).total`` (``soft=True``: the oracle without its flat regions, so blends that
+are still short of the edit are ranked by how far they got) and, where it is a clean render of a scene, that scene's caption (a
 hard-negative caption for the contrastive loss). Deterministic given ``rng``.
 """
 
@@ -98,7 +99,7 @@ def _wrong_object_scene(sample: EditSample, rng: np.random.Generator):
     return None
 
 
-def candidates(sample: EditSample, rng: np.random.Generator) -> Candidates:
+def candidates(sample: EditSample, rng: np.random.Generator, soft: bool = False) -> Candidates:
     """The ``NUM_CANDIDATES`` candidates of one edit (see the module docstring)."""
     from viva.data.toyworld import oracle_score
     from viva.data.toyworld.scene import caption, render
@@ -131,5 +132,5 @@ def candidates(sample: EditSample, rng: np.random.Generator) -> Candidates:
         videos.append(weak_edit(src, towards, rng))
         caps.append(None)
         kinds.append("weak")
-    oracle = np.array([oracle_score(v, sample).total for v in videos], dtype=np.float64)
+    oracle = np.array([oracle_score(v, sample, soft=soft).total for v in videos], dtype=np.float64)
     return Candidates(np.stack(videos), oracle, caps, kinds)

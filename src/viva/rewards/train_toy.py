@@ -54,12 +54,17 @@ class ToyTrainConfig:
     # the candidates, NUM_CANDIDATES - 2 rollouts each (+ target and source); 0 = synthetic candidates only.
     rollout_prompts: int = 0
     rollout_config: str = "configs/grpo/toy.yaml"  # sampler and base checkpoint of the rollouts (the CLI's sampler)
+    # Ranking labels: "hard" = the reported oracle; "soft" = the oracle without its flat regions (docs/toyworld.md),
+    # so candidates short of the edit (masked PSNR < 12 dB), where a weak base's rollouts live, are still ordered.
+    labels: str = "hard"
 
     def __post_init__(self) -> None:
         # OneCycleLR needs a warm-up and a decay phase: fewer than 3 CLIP steps divide by zero inside torch.
         for key, low in (("clip_steps", 3), ("pickscore_steps", 1), ("num_pairs", 1), ("rollout_prompts", 0)):
             if getattr(self, key) < low:
                 raise ValueError(f"toy reward training: {key} must be >= {low}, got {getattr(self, key)}")
+        if self.labels not in ("soft", "hard"):
+            raise ValueError(f"toy reward training: labels must be soft | hard, got {self.labels!r}")
         if not self.min_gap > 0:  # a pair set of only zero gaps would weigh its loss by 0 / 0
             raise ValueError(f"toy reward training: min_gap must be > 0, got {self.min_gap}")
 
@@ -99,7 +104,8 @@ class CandidateData:
     kinds: List[List[str]]  # [N][K] how each candidate was made (toy_negatives.candidates)
 
 
-def make_candidates(seed: int, num: int, split: str = "train", hybrid_fraction: float = 0.15) -> CandidateData:
+def make_candidates(seed: int, num: int, split: str = "train", hybrid_fraction: float = 0.15,
+                    soft: bool = False) -> CandidateData:
     """``num`` edits of ``split`` (plus hybrids) with their hard negatives, one random frame per edit."""
     from viva.data.toyworld import ToyWorld
     from viva.rewards.toy_negatives import candidates
@@ -111,7 +117,7 @@ def make_candidates(seed: int, num: int, split: str = "train", hybrid_fraction: 
     rng = np.random.default_rng([seed, 4])
     frames, oracle, caps, kinds = [], [], [], []
     for s in samples:
-        c = candidates(s, rng)
+        c = candidates(s, rng, soft=soft)
         frames.append(c.videos[:, int(rng.integers(c.videos.shape[1]))])  # [K, H, W, 3]
         oracle.append(c.oracle)
         caps.append(c.captions)
@@ -140,7 +146,7 @@ def make_rollout_candidates(cfg: ToyTrainConfig, sample: RolloutSampler) -> Cand
         videos = [p.target_video, p.source_video, *edited]  # K x [F, H, W, 3]
         f = int(rng.integers(p.source_video.shape[0]))
         frames.append(np.stack([v[f] for v in videos]))  # [K, H, W, 3]
-        oracle.append([oracle_score(v, p).total for v in videos])
+        oracle.append([oracle_score(v, p, soft=cfg.labels == "soft").total for v in videos])
     k = NUM_CANDIDATES
     return CandidateData(np.stack(frames), np.asarray(oracle, dtype=np.float32),
                          [[p.edit_caption, p.source_caption] + [None] * (k - 2) for p in prompts],
@@ -317,7 +323,7 @@ def run(out_dir: Path, cfg: ToyTrainConfig, log: Any = print, sample: Optional[R
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
-    data = make_candidates(cfg.seed, cfg.num_pairs, "train", cfg.hybrid_fraction)
+    data = make_candidates(cfg.seed, cfg.num_pairs, "train", cfg.hybrid_fraction, soft=cfg.labels == "soft")
     if cfg.rollout_prompts > 0:
         data = concat_candidates(data, make_rollout_candidates(cfg, sample))
     captions = [c for row in data.captions for c in row if c is not None]
