@@ -20,6 +20,7 @@ BAD_VALUES = [
     (GRPO, "grpo.max_staleness=-1", "grpo.max_staleness must be >= 0, got -1"),
     (GRPO, "grpo.betas=[0.9]", "grpo.betas must be two numbers in [0, 1)"),
     (GRPO, "grpo.adv_std=batch", "grpo.adv_std must be group | pooled, got 'batch'"),
+    (GRPO, "grpo.kl_steps=ode", "grpo.kl_steps must be window | all, got 'ode'"),
     (GRPO, "model.dtype=int8", "model.dtype must be one of float32 | bfloat16 | float16, got 'int8'"),
     (GRPO, "model.backend=jit", "model.backend must be one of eager | compile | tensorrt"),
     (GRPO, "lora.dropout=1.5", "lora.dropout must be in [0, 1), got 1.5"),
@@ -71,3 +72,9 @@ def test_top_level_list_is_one_clear_error(tmp_path):
 def test_override_without_equals_is_refused():
     with pytest.raises(ConfigError, match="override 'grpo.steps': expected key=value"):
         _load(GRPO, "grpo.steps")
+
+
+def test_kl_on_all_steps_needs_a_noisy_gaussian():
+    with pytest.raises(ConfigError, match=r"sampler.eta must be > 0 when grpo.kl_steps = all, got 0.0"):
+        load_config(GRPO, ["grpo.kl_steps=all", "sampler.eta=0"])
+    assert load_config(GRPO, ["grpo.kl_steps=all", "sampler.eta=0", "grpo.kl_coef=0"]).grpo.kl_steps == "all"

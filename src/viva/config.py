@@ -253,6 +253,7 @@ class LoggingConfig:
 
 
 ADV_STD = ("group", "pooled")  # grpo.adv_std values (viva.learner.advantages.group_advantages)
+KL_STEPS = ("window", "all")  # grpo.kl_steps values (viva.learner.learner.Learner.group_loss)
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,10 @@ class GRPOSection:
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     clip_range: float = 1e-4  # PPO ratio clip (Flow-GRPO uses 1e-4 on per-step ratios)
     kl_coef: float = 0.01
+    # Where the KL to the reference is taken: "window" = the trained (SDE-window) steps only; "all" = every denoising
+    # step, the ODE steps scored with the Flow-SDE Gaussian at sampler.eta, so the adapter's change of the
+    # deterministic steps (which decide the final video but have no log-prob) is anchored too (docs/grpo.md).
+    kl_steps: str = "window"
     adv_clip_max: float = 5.0
     adv_eps: float = 1e-4
     # Advantage scale: "group" = each group's own reward std (GRPO, eq. 11); "pooled" = one std over all the step's
@@ -296,6 +301,7 @@ class GRPOSection:
             v = getattr(self, key)
             _require(_finite(v) and v >= 0, f"grpo.{key}", v, "a finite number >= 0")
         _require(self.adv_std in ADV_STD, "grpo.adv_std", self.adv_std, " | ".join(ADV_STD))
+        _require(self.kl_steps in KL_STEPS, "grpo.kl_steps", self.kl_steps, " | ".join(KL_STEPS))
         _require(_finite(self.timestep_fraction) and 0 < self.timestep_fraction <= 1, "grpo.timestep_fraction",
                  self.timestep_fraction, "in (0, 1]")
         _require(len(self.betas) == 2 and all(_finite(b) and 0 <= b < 1 for b in self.betas), "grpo.betas",
@@ -350,6 +356,9 @@ class GRPOConfig:
         sp = self.learner.sequence_parallel
         _require(workers % sp == 0, "learner.sequence_parallel", sp,
                  f"a divisor of cluster.num_learner_workers={workers} (ranks of one sequence-parallel group)")
+        if self.grpo.kl_steps == "all" and self.grpo.kl_coef > 0:
+            # ODE steps are scored with the Flow-SDE Gaussian at sampler.eta: eta = 0 would give it std 0.
+            _require(self.sampler.eta > 0, "sampler.eta", self.sampler.eta, "> 0 when grpo.kl_steps = all")
         if self.cluster.rollout_sequence_parallel > 1:
             # The compile / TensorRT backends trace the attention before the Ulysses processors are installed.
             _require(self.model.backend == "eager", "model.backend", self.model.backend,

@@ -84,6 +84,7 @@ class LearnerMetrics:
     first_ratio_max_dev: float  # max |ratio - 1| on the first inner step: exactly 0 when rollouts are on-policy
     grad_norm: float
     num_terms: int  # (sample-group, timestep) loss terms
+    kl_ode: float = 0.0  # mean KL on the deterministic steps (grpo.kl_steps = all); 0 otherwise
 
 
 class WeightSyncError(RuntimeError):

@@ -75,3 +75,27 @@ def test_unavailable_backend_is_a_clear_error(tmp_path):
     cfg = tiny_grpo_config(tmp_path, "model.backend=tensorrt")
     with pytest.raises(BackendUnavailable, match="tensorrt"):
         RolloutWorker(cfg)
+
+
+@pytest.mark.parametrize("kl_steps", ["window", "all"])
+def test_kl_steps_all_anchors_the_deterministic_steps(tmp_path, kl_steps):
+    """With zero advantages only the KL moves the adapter. kl_steps=all also scores the ODE step (the demo window
+    leaves step 2 of 3 deterministic): its KL is logged and falls as the adapter is pulled back to the reference."""
+    cfg = tiny_grpo_config(tmp_path, "grpo.kl_coef=1.0", f"grpo.kl_steps={kl_steps}", "grpo.lr=5e-3")
+    learner, worker = Learner(cfg), RolloutWorker(cfg)
+    with torch.no_grad():  # move the adapter off the reference (lora_B starts at 0: policy == reference)
+        gen = torch.Generator().manual_seed(0)
+        for name, p in learner.editor.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+    learner._gather_lora()
+    worker.load_adapter(learner.adapter_update())
+    g = worker.sample_group(GroupRequest(step=0, group_index=0, prompt=build_dataset(cfg.data, "train")[0],
+                                         group_size=3, seed=1))
+    assert g.sde_steps.tolist() == [True, True, False]
+    sg = ScoredGroup(group=g, rewards=np.zeros(3), sub_rewards={}, advantages=np.zeros(3, np.float32))
+    kls = [learner.update([sg], step=i).kl_ode for i in range(8)]
+    if kl_steps == "window":
+        assert kls == [0.0] * 8
+    else:
+        assert kls[0] > 0 and kls[-1] < 0.5 * kls[0], kls

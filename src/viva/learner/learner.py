@@ -46,6 +46,7 @@ class Learner:
         self.sigmas = sigma_schedule(cfg.sampler.num_steps, cfg.sampler.shift)  # [T+1]
         self.grad_reducer = None if self.sharded else grad_reducer  # FSDP reduce-scatters the gradients itself
         self.policy_version = 0
+        self._ode_kls: list[float] = []  # this update's KL on the ODE steps (grpo.kl_steps = all)
         self._gathered_lora: Optional[Dict[str, torch.Tensor]] = None
         self._gather_lora()
 
@@ -105,6 +106,7 @@ class Learner:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         stats: list[dict] = []
         first_dev, grad_norms = None, []
+        self._ode_kls = []
         for epoch in range(g.inner_epochs):
             # Keep rollout order on the first epoch so its first minibatch is evaluated exactly as sampled.
             order = list(range(len(groups))) if epoch == 0 else torch.randperm(len(groups), generator=gen).tolist()
@@ -127,6 +129,8 @@ class Learner:
             steps = [t for s, t in terms if s is sg]
             if steps:
                 out.extend(self.group_loss(sg, steps, scale=1.0 / len(terms)))
+            if self.cfg.grpo.kl_steps == "all" and self.cfg.grpo.kl_coef > 0 and terms:
+                self._ode_kls.append(self.ode_kl_loss(sg, scale=1.0 / len(terms)))
         return out
 
     def _trained_steps(self, sg: ScoredGroup, gen: torch.Generator) -> list[int]:
@@ -175,6 +179,39 @@ class Learner:
                           "ratio_dev": float((ratio - 1).abs().max())})
         return stats
 
+    def ode_kl_loss(self, sg: ScoredGroup, scale: float) -> float:
+        """``grpo.kl_steps = all``: backpropagate kl_coef x the KL to the reference on the group's deterministic (ODE)
+        steps, each scored as a Flow-SDE step at ``sampler.eta`` (the mean a stochastic step would have had), weighted
+        like one trained step. The adapter acts on every step; without this only the window's steps are anchored.
+        Returns the mean KL."""
+        from viva.learner.kl import gaussian_kl
+        from viva.models.lora import adapters_disabled
+        from viva.samplers import step_log_prob
+
+        cfg, grp = self.cfg, sg.group
+        ode = [t for t in range(len(grp.sde_steps)) if not bool(grp.sde_steps[t])]
+        if not ode:
+            return 0.0
+        pc = prepare_condition(self.editor, grp.request.prompt, grp.group_size)
+        latents = torch.from_numpy(grp.latents)  # [G, T+1, C, F', h, w]
+        kls = []
+        for t in ode:
+            x, x_next = latents[:, t], latents[:, t + 1]
+            sigma = self.sigmas[t].expand(grp.group_size)
+            sigma_next = self.sigmas[t + 1].expand(grp.group_size)
+
+            def velocity() -> torch.Tensor:
+                return self.editor.guided_velocity(x, pc.source, sigma, pc.cond, pc.null_cond,
+                                                   cfg.sampler.guidance_scale, reference=pc.reference)
+
+            step = step_log_prob("sde", velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+            with torch.no_grad(), adapters_disabled(self.editor.dit):
+                ref = step_log_prob("sde", velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+            kl = gaussian_kl(step.mean, ref.mean, step.std).mean()
+            (cfg.grpo.kl_coef * kl * scale).backward()
+            kls.append(float(kl.detach()))
+        return float(np.mean(kls))
+
     def _step(self) -> float:
         if self.sharded:
             from viva.learner.fsdp import clip_grad_norm
@@ -201,5 +238,5 @@ class Learner:
             ratio_min=min((s["ratio_min"] for s in stats), default=1.0),
             ratio_max=max((s["ratio_max"] for s in stats), default=1.0),
             first_ratio_max_dev=first_dev, grad_norm=float(np.mean(grad_norms)) if grad_norms else 0.0,
-            num_terms=len(stats),
+            num_terms=len(stats), kl_ode=float(np.mean(self._ode_kls)) if self._ode_kls else 0.0,
         )
