@@ -8,6 +8,11 @@ rung that fails says where the bug is.
   d  the shipped toy reward models as the reward (the demo setting): held-out weighted reward and oracle over seeds
      (same as bench/grpo_demo_seeds.py).
 
+Rungs a and c train on the soft oracle by default (``--oracle soft``: the oracle's terms without its flat regions,
+docs/toyworld.md); the hard oracle, the one every evaluation reports, is printed beside it. ``--oracle hard`` trains
+on the hard oracle itself: where the base's edit is wrong (masked PSNR < 12 dB, no element right) it is flat, the
+group's rewards differ only through the preserved pixels, and the rung measures that dead zone, not the optimiser.
+
 Every rung runs configs/grpo/toy.yaml (or --config) in one process (``--local``, no Ray) with the rung's changes,
 and prints the reward terms beside the oracle so reward hacking shows, and for rungs c and d the paired s.e.m. of the
 per-prompt before/after change.
@@ -32,7 +37,7 @@ from viva.grpo.driver import paired_change, run
 RUNGS = {
     # rung: (overrides, rewards, kl variants)
     "a": (["data.epoch_size=1", "grpo.prompts_per_step=1", "grpo.group_size=8", "grpo.minibatch_size=8",
-           "grpo.eval_every=0", "grpo.steps=60", "grpo.lr=1e-2"], [RewardSpec(name="toy_oracle")], [None]),
+           "grpo.eval_every=0", "grpo.steps=60", "grpo.lr=3e-3"], [RewardSpec(name="toy_oracle")], [None]),
     "b": (["grpo.eval_every=0", "grpo.steps=30"], [RewardSpec(name="edit_brightness")], [0.0, 0.01]),
     "c": ([], [RewardSpec(name="toy_oracle")], [None]),
     "d": ([], None, [None]),
@@ -52,9 +57,12 @@ def moving_average(x: list[float], w: int) -> np.ndarray:
 
 
 def run_rung(rung: str, seed: int, kl: float | None, tmp: str, extra: list[str],
-             config: str = "configs/grpo/toy.yaml") -> dict:
-    """One run of a rung; returns its train and eval series."""
+             config: str = "configs/grpo/toy.yaml", oracle: str = "soft") -> dict:
+    """One run of a rung; returns its train and eval series. ``oracle``: soft | hard, the toy_oracle reward's form."""
     overrides, rewards, _ = RUNGS[rung]
+    if rewards is not None and oracle == "soft":
+        rewards = [dataclasses.replace(r, options={**r.options, "soft": True}) if r.name == "toy_oracle" else r
+                   for r in rewards]
     out = f"{tmp}/{rung}-s{seed}-kl{kl}"
     args = [f"seed={seed}", f"output_dir={out}", "logging.wandb=false", "logging.progress=false",
             "logging.sample_every=0", "grpo.checkpoint_every=0", *overrides, *extra]
@@ -80,7 +88,9 @@ def _report_train(rung: str, seed: int, kl, res: dict) -> dict:
           f"{int((np.diff(ma[::5]) > 0).sum())}/{len(ma[::5]) - 1} five-step windows", flush=True)
     print("  reward per step: " + " ".join(f"{v:.2f}" for v in r))
     if res["oracle"][0] is not None:
-        print("  oracle per step: " + " ".join(f"{v:.2f}" for v in res["oracle"]))
+        o = moving_average(res["oracle"], 5)
+        print(f"  hard oracle: 5-step moving average {o[0]:.3f} -> {o[-1]:.3f} (rise {float(o[-1] - o[0]):+.3f}); "
+              "per step: " + " ".join(f"{v:.2f}" for v in res["oracle"]))
     return {"rise": rise, "max": float(np.max(ma))}
 
 
@@ -108,6 +118,8 @@ def main() -> None:
     ap.add_argument("--rung", choices=sorted(RUNGS), required=True)
     ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 1,2,3")
     ap.add_argument("--config", default="configs/grpo/toy.yaml", help="the GRPO config every rung starts from")
+    ap.add_argument("--oracle", choices=("soft", "hard"), default="soft",
+                    help="rungs a and c: train on the soft oracle (default) or the hard one (the reported oracle)")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides of --config")
     args = ap.parse_args()
     args.seeds = [int(x) for x in args.seeds.split(",")]
@@ -115,7 +127,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kl in RUNGS[args.rung][2]:
             for seed in args.seeds:
-                res = run_rung(args.rung, seed, kl, tmp, args.overrides, args.config)
+                res = run_rung(args.rung, seed, kl, tmp, args.overrides, args.config, args.oracle)
                 if args.rung in ("a", "b"):
                     out.setdefault(kl, []).append(_report_train(args.rung, seed, kl, res)["rise"])
                 else:
