@@ -253,7 +253,7 @@ class LoggingConfig:
 
 
 ADV_STD = ("group", "pooled")  # grpo.adv_std values (viva.learner.advantages.group_advantages)
-KL_STEPS = ("window", "all")  # grpo.kl_steps values (viva.learner.learner.Learner.group_loss)
+KL_STEPS = ("window", "all")  # grpo.kl_steps values (viva.learner.learner.Learner.ode_kl_loss)
 
 
 @dataclass(frozen=True)

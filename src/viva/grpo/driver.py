@@ -160,9 +160,9 @@ class EditGRPO:
         for s in stale:
             self.staleness[int(s)] += 1
         n = sum(grp.group_size for grp in groups)
-        row = {"kind": "train", **reward_stats, "loss": m.loss, "policy_loss": m.policy_loss, "kl": m.kl, "kl/ode": m.kl_ode,
-               "clip_fraction": m.clip_fraction, "ratio/mean": m.ratio_mean, "ratio/min": m.ratio_min,
-               "ratio/max": m.ratio_max, "ratio/first_step_max_dev": m.first_ratio_max_dev,
+        row = {"kind": "train", **reward_stats, "loss": m.loss, "policy_loss": m.policy_loss, "kl": m.kl,
+               "kl/ode": m.kl_ode, "clip_fraction": m.clip_fraction, "ratio/mean": m.ratio_mean,
+               "ratio/min": m.ratio_min, "ratio/max": m.ratio_max, "ratio/first_step_max_dev": m.first_ratio_max_dev,
                "grad_norm": m.grad_norm, "policy_version": m.policy_version,
                "time/sample_wait": times[0], "time/score": times[1], "time/update": times[2],
                "time/sync": sync.seconds, "sync/bytes": sync.num_bytes, "staleness/mean": float(np.mean(stale)),

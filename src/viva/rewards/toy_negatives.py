@@ -6,8 +6,8 @@ for a hybrid, e.g. only one of its two ops), the edit's op applied to the wrong 
 look like a weak editor's samples (blends of source and target, blur, washed-out colours, per-pixel or blocky
 Gaussian noise, pixel noise around grey) or PickScore's classic degradations (``toy_degrade``). Every candidate gets
 ``oracle_score(video, sample, soft).total`` (``soft=True``: the oracle without its flat regions, so blends that
-are still short of the edit are ranked by how far they got) and, where it is a clean render of a scene, that scene's caption (a
-hard-negative caption for the contrastive loss). Deterministic given ``rng``.
+are still short of the edit are ranked by how far they got) and, where it is a clean render of a scene, that
+scene's caption (a hard-negative caption for the contrastive loss). Deterministic given ``rng``.
 """
 
 from __future__ import annotations
