@@ -145,8 +145,6 @@ class Learner:
         """Backpropagate the GRPO loss of one group over its trained timesteps (eqs. 11–13); return per-term stats."""
         from viva.learner.grpo_loss import grpo_loss
         from viva.learner.kl import gaussian_kl
-        from viva.models.lora import adapters_disabled
-        from viva.samplers import step_log_prob
 
         cfg, grp = self.cfg, sg.group
         pc = prepare_condition(self.editor, grp.request.prompt, grp.group_size)
@@ -155,19 +153,9 @@ class Learner:
         adv = torch.from_numpy(sg.advantages).float()  # [G]
         stats = []
         for t in steps:
-            x, x_next = latents[:, t], latents[:, t + 1]
-            sigma = self.sigmas[t].expand(grp.group_size)
-            sigma_next = self.sigmas[t + 1].expand(grp.group_size)
-
-            def velocity() -> torch.Tensor:
-                return self.editor.guided_velocity(x, pc.source, sigma, pc.cond, pc.null_cond,
-                                                   cfg.sampler.guidance_scale, reference=pc.reference)
-
-            step = step_log_prob(cfg.sampler.kind, velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+            step, ref = self._scored_step(pc, latents, t, cfg.sampler.kind, reference=cfg.grpo.kl_coef > 0)
             kl = None
-            if cfg.grpo.kl_coef > 0:
-                with torch.no_grad(), adapters_disabled(self.editor.dit):
-                    ref = step_log_prob(cfg.sampler.kind, velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+            if ref is not None:
                 kl = gaussian_kl(step.mean, ref.mean, step.std)
             out = grpo_loss(step.log_prob, old_lp[:, t], adv, cfg.grpo.clip_range, kl=kl, kl_coef=cfg.grpo.kl_coef)
             (out.loss * scale).backward()
@@ -179,14 +167,34 @@ class Learner:
                           "ratio_dev": float((ratio - 1).abs().max())})
         return stats
 
+    def _scored_step(self, pc: Any, latents: torch.Tensor, t: int, kind: str, reference: bool) -> tuple:
+        """Step ``t`` of a recorded group scored under the current LoRA (with grad) and, if ``reference``, under the
+        reference (adapters disabled, no grad): (StepOutput, StepOutput or None)."""
+        from viva.models.lora import adapters_disabled
+        from viva.samplers import step_log_prob
+
+        cfg = self.cfg
+        x, x_next = latents[:, t], latents[:, t + 1]
+        sigma = self.sigmas[t].expand(x.shape[0])
+        sigma_next = self.sigmas[t + 1].expand(x.shape[0])
+
+        def velocity() -> torch.Tensor:
+            return self.editor.guided_velocity(x, pc.source, sigma, pc.cond, pc.null_cond,
+                                               cfg.sampler.guidance_scale, reference=pc.reference)
+
+        step = step_log_prob(kind, velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+        if not reference:
+            return step, None
+        with torch.no_grad(), adapters_disabled(self.editor.dit):
+            ref = step_log_prob(kind, velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+        return step, ref
+
     def ode_kl_loss(self, sg: ScoredGroup, scale: float) -> float:
         """``grpo.kl_steps = all``: backpropagate kl_coef x the KL to the reference on the group's deterministic (ODE)
         steps, each scored as a Flow-SDE step at ``sampler.eta`` (the mean a stochastic step would have had), weighted
         like one trained step. The adapter acts on every step; without this only the window's steps are anchored.
         Returns the mean KL."""
         from viva.learner.kl import gaussian_kl
-        from viva.models.lora import adapters_disabled
-        from viva.samplers import step_log_prob
 
         cfg, grp = self.cfg, sg.group
         ode = [t for t in range(len(grp.sde_steps)) if not bool(grp.sde_steps[t])]
@@ -196,17 +204,7 @@ class Learner:
         latents = torch.from_numpy(grp.latents)  # [G, T+1, C, F', h, w]
         kls = []
         for t in ode:
-            x, x_next = latents[:, t], latents[:, t + 1]
-            sigma = self.sigmas[t].expand(grp.group_size)
-            sigma_next = self.sigmas[t + 1].expand(grp.group_size)
-
-            def velocity() -> torch.Tensor:
-                return self.editor.guided_velocity(x, pc.source, sigma, pc.cond, pc.null_cond,
-                                                   cfg.sampler.guidance_scale, reference=pc.reference)
-
-            step = step_log_prob("sde", velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
-            with torch.no_grad(), adapters_disabled(self.editor.dit):
-                ref = step_log_prob("sde", velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
+            step, ref = self._scored_step(pc, latents, t, "sde", reference=True)
             kl = gaussian_kl(step.mean, ref.mean, step.std).mean()
             (cfg.grpo.kl_coef * kl * scale).backward()
             kls.append(float(kl.detach()))
