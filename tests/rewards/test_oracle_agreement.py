@@ -169,7 +169,9 @@ def test_rollout_candidates_are_oracle_scored_base_rollouts_on_train_prompts():
     assert c.t_edit[0] == hybrid.edit_caption and c.captions[0][:2] == [hybrid.edit_caption, hybrid.source_caption]
     f = next(i for i in range(hybrid.target_video.shape[0]) if np.array_equal(hybrid.target_video[i], c.frames[0, 0]))
     np.testing.assert_array_equal(c.frames[0, 1], hybrid.source_video[f])  # one frame index for the whole row
-    assert c.oracle[0, 1] == pytest.approx(oracle_score(hybrid.source_video, hybrid).total)
+    assert cfg.labels == "soft"  # the default: the shipped weights' labels
+    assert c.oracle[0, 1] == pytest.approx(oracle_score(hybrid.source_video, hybrid, soft=True).total)
+    assert c.oracle[0, 1] > oracle_score(hybrid.source_video, hybrid).total  # the hard oracle scores it lower
     assert len(set(np.round(c.oracle[:, 2:].ravel(), 6))) > 2  # the rollouts differ, and so do their scores
     both = concat_candidates(make_candidates(0, 3), c)
     assert both.frames.shape[0] == 5 and both.kinds[3][2] == "rollout"

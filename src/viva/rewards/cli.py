@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--min-gap", type=float, default=None,
                    help="pairs whose oracle scores differ by less are not ranked (default 0.01)")
     t.add_argument("--labels", choices=("soft", "hard"), default=None,
-                   help="rank candidates by the hard oracle (default) or the soft one (no flat regions)")
+                   help="rank candidates by the soft oracle (default; no flat regions) or the hard one")
     e = sub.add_parser("eval-toy", help="held-out metrics of the toy reward models")
     e.add_argument("--weights", default=None, help="folder with the two safetensors (default: shipped ones)")
     e.add_argument("--seed", type=int, default=0)

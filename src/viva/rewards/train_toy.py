@@ -54,9 +54,10 @@ class ToyTrainConfig:
     # the candidates, NUM_CANDIDATES - 2 rollouts each (+ target and source); 0 = synthetic candidates only.
     rollout_prompts: int = 0
     rollout_config: str = "configs/grpo/toy.yaml"  # sampler and base checkpoint of the rollouts (the CLI's sampler)
-    # Ranking labels: "hard" = the reported oracle; "soft" = the oracle without its flat regions (docs/toyworld.md),
-    # so candidates short of the edit (masked PSNR < 12 dB), where a weak base's rollouts live, are still ordered.
-    labels: str = "hard"
+    # Ranking labels: "soft" (the shipped weights') = the oracle without its flat regions (docs/toyworld.md), so
+    # candidates short of the edit (masked PSNR < 12 dB), where a weak base's rollouts live, are still ordered;
+    # "hard" = the reported oracle, which ties them.
+    labels: str = "soft"
 
     def __post_init__(self) -> None:
         # OneCycleLR needs a warm-up and a decay phase: fewer than 3 CLIP steps divide by zero inside torch.
