@@ -13,7 +13,7 @@ def tiny_grpo_config(tmp_path, *overrides: str):
     base = [f"output_dir={tmp_path}/run", "model.base_checkpoint=null", "sampler.num_steps=3", "sampler.shift=3.0", "lora.rank=4",
             "lora.alpha=8", "grpo.steps=2", "grpo.prompts_per_step=2", "grpo.group_size=2", "grpo.minibatch_size=2",
             "grpo.max_staleness=0", "grpo.eval_every=0", "grpo.checkpoint_every=0", "grpo.timestep_fraction=1.0",
-            "grpo.clip_range=1e-4", "logging.sample_every=0", "eval_data=null", "data.split=train",
+            "grpo.clip_range=1e-4", "grpo.lr=1e-3", "logging.sample_every=0", "eval_data=null", "data.split=train",
             "logging.wandb=false", "logging.progress=false",
             "rewards=[{name: 'tests.rollout.grpo_fixtures:RedReward', weight: 1.0}]"]
     return load_config("configs/grpo/toy.yaml", base + list(overrides))
