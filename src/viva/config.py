@@ -82,8 +82,9 @@ class ModelConfig:
     allow_backend_fallback: bool = False  # if the backend is unavailable: error (False) or eager with a warning
     # Embedded guidance fed to a guidance-distilled DiT (HunyuanVideo has guidance_embeds); x1000 like diffusers.
     embedded_guidance: float = 6.0
-    # What the DiT outputs: velocity (pretrained T2V convention) | source_x0 (x0 as a residual on the source; see
-    # viva.models.dit). A base checkpoint records its own and overrides this.
+    # What the DiT outputs: velocity (pretrained T2V convention) | source_x0 (x0 as a residual on the source) |
+    # source_affine (plus a per-cell colour transform of the source; pixel codec; see viva.models.dit). A base
+    # checkpoint records its own and overrides this.
     prediction: str = "velocity"
     # Keep only the user turn of the VLM's hidden states (from the first image token on), dropping the system-prompt
     # tokens, as HunyuanVideo crops its prompt template. A base checkpoint records its own and overrides this.
@@ -93,8 +94,11 @@ class ModelConfig:
     text_pooling: str = "mean"
 
     def __post_init__(self) -> None:
-        _require(self.prediction in ("velocity", "source_x0"), "model.prediction", self.prediction,
-                 "one of velocity | source_x0")
+        _require(self.prediction in ("velocity", "source_x0", "source_affine"), "model.prediction", self.prediction,
+                 "one of velocity | source_x0 | source_affine")
+        if self.prediction == "source_affine" and self.codec != "pixel":
+            raise ConfigError(f"model.prediction: source_affine needs model.codec: pixel (it transforms the colours "
+                              f"of each latent cell's pixels), got model.codec {self.codec!r}")
         _require(self.text_pooling in ("mean", "attention"), "model.text_pooling", self.text_pooling,
                  "one of mean | attention")
         _require(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", self.dtype,

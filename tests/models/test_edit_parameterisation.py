@@ -1,4 +1,4 @@
-"""EditDiT's source_x0 prediction, attention pooling, the VLM's system-prompt crop, and their checkpoint round trip."""
+"""EditDiT's source_x0 / source_affine predictions, attention pooling, the VLM's system-prompt crop, and their checkpoint round trip."""
 
 from __future__ import annotations
 
@@ -34,6 +34,54 @@ def test_source_x0_starts_as_copy_source_and_velocity_matches_its_x0() -> None:
         dit.transformer.proj_out.bias.fill_(0.25)  # any output is a residual on the source
     x0 = x - sigma.view(-1, 1, 1, 1, 1) * dit(x, src, sigma, text, mask)
     torch.testing.assert_close(x0, src + 0.25, rtol=0, atol=1e-5)
+
+
+def _set_affine(dit: EditDiT, mat: torch.Tensor, bias: torch.Tensor) -> None:
+    """Make the transformer output the constant affine parameters ``A`` (3x3), ``b`` (3) and no residual."""
+    with torch.no_grad():
+        dit.transformer.proj_out.weight.zero_()
+        out = torch.zeros(dit.transformer.config.out_channels)
+        out[12:21], out[21:24] = mat.reshape(-1), bias
+        cfg = dit.transformer.config
+        # proj_out is channel-major (diffusers unpatchify): each channel once per cell of the patch
+        dit.transformer.proj_out.bias.copy_(out.repeat_interleave(cfg.patch_size_t * cfg.patch_size ** 2))
+
+
+def test_source_affine_starts_as_copy_source_and_recolours_the_source_pixels() -> None:
+    from viva.models.codec import PixelCodec
+
+    torch.manual_seed(0)
+    dit = EditDiT.from_config(dit_config("tiny"), prediction="source_affine")
+    assert (dit.latent_channels, dit.transformer.config.out_channels) == (12, 24)
+    codec = PixelCodec(2)
+    video = torch.zeros(2, 3, 2, 16, 16)  # [B, 3, F, H, W]: background 0, a 3-pixel object of colour (0.5, -0.5, 0)
+    video[:, 0, :, 5, 6:9], video[:, 1, :, 5, 6:9] = 0.5, -0.5
+    src = codec.encode(video)  # [B, 12, F, 8, 8]
+    x, _, text, mask = _inputs()
+    sigma = torch.tensor([1.0, 0.3])
+    x0 = x - sigma.view(-1, 1, 1, 1, 1) * dit(x, src, sigma, text, mask)
+    torch.testing.assert_close(x0, src, rtol=0, atol=1e-5)  # zero output layer: the copy-source editor
+    # A colour transform that swaps red and green and keeps black: the object turns (-0.5, 0.5, 0) pixel for pixel
+    # (its 3-pixel shape, not the 4x4 token it sits in), the background stays.
+    swap = torch.tensor([[-1.0, 1.0, 0.0], [1.0, -1.0, 0.0], [0.0, 0.0, 0.0]])  # I + A = [[0,1,0],[1,0,0],[0,0,1]]
+    _set_affine(dit, swap, torch.zeros(3))
+    edit = codec.decode(x - sigma.view(-1, 1, 1, 1, 1) * dit(x, src, sigma, text, mask))
+    want = video.clone()
+    want[:, 0, :, 5, 6:9], want[:, 1, :, 5, 6:9] = -0.5, 0.5
+    torch.testing.assert_close(edit, want, rtol=0, atol=1e-5)
+    _set_affine(dit, -torch.eye(3), torch.tensor([0.1, 0.2, 0.3]))  # I + A = 0: every pixel becomes the offset
+    flat = codec.decode(x - sigma.view(-1, 1, 1, 1, 1) * dit(x, src, sigma, text, mask))
+    torch.testing.assert_close(flat, torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1, 1).expand_as(video),
+                               rtol=0, atol=1e-5)
+
+
+def test_source_affine_needs_a_pixel_latent_and_the_pixel_codec() -> None:
+    from viva.config import ConfigError, ModelConfig
+
+    with pytest.raises(ValueError, match="source_affine needs a pixel codec"):
+        EditDiT.from_config(dict(dit_config("tiny"), in_channels=32, out_channels=16), prediction="source_affine")
+    with pytest.raises(ConfigError, match="model.prediction: source_affine needs model.codec: pixel"):
+        ModelConfig(prediction="source_affine", codec="hunyuan-vae")
 
 
 def test_attention_pooling_ignores_padding_and_reads_the_tokens() -> None:
@@ -76,14 +124,15 @@ def test_checkpoint_records_prediction_pooling_and_crop(tmp_path) -> None:
     from viva.config import ModelConfig
     from viva.models.checkpoint import load_base_checkpoint, read_checkpoint_config, save_base_checkpoint
 
-    torch.manual_seed(0)
-    dit = EditDiT.from_config(dit_config("tiny"), prediction="source_x0", text_pooling="attention")
-    with torch.no_grad():
-        dit.transformer.proj_out.weight.normal_()
-    save_base_checkpoint(types.SimpleNamespace(dit=dit), tmp_path / "base", ModelConfig(vlm_crop_system=True))
-    meta = read_checkpoint_config(tmp_path / "base")
-    assert (meta["prediction"], meta["text_pooling"], meta["vlm_crop_system"]) == ("source_x0", "attention", True)
-    back = load_base_checkpoint(tmp_path / "base")
-    x, src, text, mask = _inputs()
-    sigma = torch.tensor([0.7, 0.2])
-    torch.testing.assert_close(back(x, src, sigma, text, mask), dit(x, src, sigma, text, mask))
+    for prediction in ("source_x0", "source_affine"):
+        torch.manual_seed(0)
+        dit = EditDiT.from_config(dit_config("tiny"), prediction=prediction, text_pooling="attention")
+        with torch.no_grad():
+            dit.transformer.proj_out.weight.normal_()
+        save_base_checkpoint(types.SimpleNamespace(dit=dit), tmp_path / prediction, ModelConfig(vlm_crop_system=True))
+        meta = read_checkpoint_config(tmp_path / prediction)
+        assert (meta["prediction"], meta["text_pooling"], meta["vlm_crop_system"]) == (prediction, "attention", True)
+        back = load_base_checkpoint(tmp_path / prediction)
+        x, src, text, mask = _inputs()
+        sigma = torch.tensor([0.7, 0.2])
+        torch.testing.assert_close(back(x, src, sigma, text, mask), dit(x, src, sigma, text, mask))

@@ -31,7 +31,8 @@ from diffusers import HunyuanVideoTransformer3DModel
 from torch import nn
 
 
-PREDICTIONS = ("velocity", "source_x0")
+PREDICTIONS = ("velocity", "source_x0", "source_affine")
+AFFINE_PARAMS = 12  # source_affine: a 3x3 colour matrix and a colour offset per latent cell
 TEXT_POOLINGS = ("mean", "attention")
 
 
@@ -71,6 +72,11 @@ class EditDiT(nn.Module):
     ``(noisy - x0) / sigma``. With ``source_x0`` the unedited region is the identity at every noise level (a zero
     output copies the source exactly; the output projection starts at zero), so training spends its capacity on the
     edit itself instead of on carrying noise and source through the patch tokens (docs/sft.md, measured).
+
+    ``source_affine`` (pixel codecs only: latent channel ``c * k + j`` is colour ``c`` of the cell's pixel ``j``) adds
+    a per-cell colour transform of the source to that residual, ``x0 = (I + A) source + b + out``, with ``A`` (3x3)
+    and ``b`` (3) from 12 more output channels: a recolor or a removal maps the source's own pixels, so its edit keeps
+    the source's shapes at pixel resolution instead of painting whole patch tokens (docs/sft.md, measured).
     """
 
     def __init__(self, transformer: HunyuanVideoTransformer3DModel, guidance: float = 6.0,
@@ -83,13 +89,17 @@ class EditDiT(nn.Module):
         self.prediction = prediction
         self.text_pooling = text_pooling
         cfg = transformer.config
-        if cfg.in_channels != 2 * cfg.out_channels:
+        extra = AFFINE_PARAMS if prediction == "source_affine" else 0
+        if cfg.in_channels != 2 * (cfg.out_channels - extra):
             raise ValueError(
-                f"EditDiT needs in_channels = 2 * out_channels (noisy ⊕ source), got {cfg.in_channels}, "
-                f"{cfg.out_channels}"
+                f"EditDiT ({prediction}) needs in_channels = 2 * (out_channels - {extra}) (noisy ⊕ source), got "
+                f"{cfg.in_channels}, {cfg.out_channels}"
             )
+        if extra and (cfg.in_channels // 2) % 3:
+            raise ValueError(f"EditDiT source_affine needs a pixel codec's latent (3 colours x pixels per cell), got "
+                             f"{cfg.in_channels // 2} channels")
         self.transformer = transformer
-        self.latent_channels = int(cfg.out_channels)
+        self.latent_channels = int(cfg.in_channels) // 2
         self.guidance = float(guidance)
         # VLM tokens -> HunyuanVideo's pooled text vector (replaces the CLIP pooled output): masked mean + linear, or
         # attention pooling. The mean path keeps its old parameter name so earlier checkpoints load.
@@ -101,9 +111,13 @@ class EditDiT(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any], guidance: float = 6.0, prediction: str = "velocity",
                     text_pooling: str = "mean") -> "EditDiT":
-        """Random-initialised EditDiT from a transformer config (``in_channels`` = 2 * ``out_channels``)."""
-        dit = cls(HunyuanVideoTransformer3DModel.from_config(dict(config)), guidance, prediction, text_pooling)
-        if prediction == "source_x0":  # start as the copy-source editor (DiT's zero-initialised final layer)
+        """Random-initialised EditDiT from a transformer config (``in_channels`` = 2 * latent channels; for
+        ``source_affine`` ``out_channels`` becomes latent channels + 12, the affine parameters)."""
+        config = dict(config)
+        if prediction == "source_affine":
+            config["out_channels"] = int(config["in_channels"]) // 2 + AFFINE_PARAMS
+        dit = cls(HunyuanVideoTransformer3DModel.from_config(config), guidance, prediction, text_pooling)
+        if prediction != "velocity":  # start as the copy-source editor (DiT's zero-initialised final layer)
             nn.init.zeros_(dit.transformer.proj_out.weight)
             nn.init.zeros_(dit.transformer.proj_out.bias)
         return dit
@@ -156,8 +170,18 @@ class EditDiT(nn.Module):
         out = self._transformer_out(noisy, source, sigma, text_states, text_mask, reference)  # [B, C, F, h, w]
         if self.prediction == "velocity":
             return out
+        x0 = source + out if self.prediction == "source_x0" else self._affine_x0(source, out)
         s = sigma.to(out.dtype).reshape(-1).expand(out.shape[0]).reshape(-1, *([1] * (out.ndim - 1)))  # [B, 1, ...]
-        return (noisy - (source + out)) / s  # v = (x_sigma - x0) / sigma with x0 = source + out
+        return (noisy - x0) / s  # v = (x_sigma - x0) / sigma
+
+    def _affine_x0(self, source: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``x0 = (I + A) source + b + residual`` per latent cell; ``out`` ``[B, C + 12, F, h, w]``."""
+        b, c = source.shape[:2]
+        rest = source.shape[2:]  # F, h, w
+        residual, mat, bias = out[:, :c], out[:, c:c + 9], out[:, c + 9:c + AFFINE_PARAMS]
+        pixels = source.reshape(b, 3, c // 3, *rest)  # [B, 3, k, F, h, w] colour x pixel of the cell
+        mixed = pixels + torch.einsum("bijfhw,bjkfhw->bikfhw", mat.reshape(b, 3, 3, *rest), pixels)
+        return (mixed + bias.reshape(b, 3, 1, *rest)).reshape(b, c, *rest) + residual
 
     def _transformer_out(self, noisy, source, sigma, text_states, text_mask, reference) -> torch.Tensor:
         """The transformer's raw output ``[B, C, F, h, w]`` (reference frame dropped)."""
