@@ -1,4 +1,5 @@
-"""EditDiT's source_x0 / source_affine predictions, attention pooling, the VLM's system-prompt crop, and their checkpoint round trip."""
+"""EditDiT's source_x0 / source_affine predictions, attention pooling, the VLM's system-prompt crop, and their
+checkpoint round trip."""
 
 from __future__ import annotations
 
