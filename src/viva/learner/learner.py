@@ -125,12 +125,17 @@ class Learner:
     def _accumulate(self, mb: Sequence[ScoredGroup], gen: torch.Generator) -> list[dict]:
         terms = [(sg, t) for sg in mb for t in self._trained_steps(sg, gen)]
         out = []
+        ode_kl = self.cfg.grpo.kl_steps == "all" and self.cfg.grpo.kl_coef > 0 and bool(terms)
         for sg in mb:
             steps = [t for s, t in terms if s is sg]
+            if not steps and not ode_kl:
+                continue
+            # one condition (VLM, codec) per group, shared by its trained steps and its ODE-step KL
+            pc = prepare_condition(self.editor, sg.group.request.prompt, sg.group.group_size)
             if steps:
-                out.extend(self.group_loss(sg, steps, scale=1.0 / len(terms)))
-            if self.cfg.grpo.kl_steps == "all" and self.cfg.grpo.kl_coef > 0 and terms:
-                self._ode_kls.append(self.ode_kl_loss(sg, scale=1.0 / len(terms)))
+                out.extend(self.group_loss(sg, steps, scale=1.0 / len(terms), pc=pc))
+            if ode_kl:
+                self._ode_kls.append(self.ode_kl_loss(sg, scale=1.0 / len(terms), pc=pc))
         return out
 
     def _trained_steps(self, sg: ScoredGroup, gen: torch.Generator) -> list[int]:
@@ -141,13 +146,14 @@ class Learner:
             steps = [steps[i] for i in pick]
         return steps
 
-    def group_loss(self, sg: ScoredGroup, steps: Sequence[int], scale: float) -> list[dict]:
-        """Backpropagate the GRPO loss of one group over its trained timesteps (eqs. 11–13); return per-term stats."""
+    def group_loss(self, sg: ScoredGroup, steps: Sequence[int], scale: float, pc: Any = None) -> list[dict]:
+        """Backpropagate the GRPO loss of one group over its trained timesteps (eqs. 11–13); return per-term stats.
+        ``pc``: the group's ``prepare_condition`` output, if the caller already has it."""
         from viva.learner.grpo_loss import grpo_loss
         from viva.learner.kl import gaussian_kl
 
         cfg, grp = self.cfg, sg.group
-        pc = prepare_condition(self.editor, grp.request.prompt, grp.group_size)
+        pc = pc if pc is not None else prepare_condition(self.editor, grp.request.prompt, grp.group_size)
         latents = torch.from_numpy(grp.latents)  # [G, T+1, C, F', h, w]
         old_lp = torch.from_numpy(grp.log_probs)  # [G, T]
         adv = torch.from_numpy(sg.advantages).float()  # [G]
@@ -189,18 +195,18 @@ class Learner:
             ref = step_log_prob(kind, velocity(), x, x_next, sigma, sigma_next, cfg.sampler.eta)
         return step, ref
 
-    def ode_kl_loss(self, sg: ScoredGroup, scale: float) -> float:
+    def ode_kl_loss(self, sg: ScoredGroup, scale: float, pc: Any = None) -> float:
         """``grpo.kl_steps = all``: backpropagate kl_coef x the KL to the reference on the group's deterministic (ODE)
         steps, each scored as a Flow-SDE step at ``sampler.eta`` (the mean a stochastic step would have had), weighted
         like one trained step. The adapter acts on every step; without this only the window's steps are anchored.
-        Returns the mean KL."""
+        Returns the mean KL. ``pc`` as in ``group_loss``."""
         from viva.learner.kl import gaussian_kl
 
         cfg, grp = self.cfg, sg.group
         ode = [t for t in range(len(grp.sde_steps)) if not bool(grp.sde_steps[t])]
         if not ode:
             return 0.0
-        pc = prepare_condition(self.editor, grp.request.prompt, grp.group_size)
+        pc = pc if pc is not None else prepare_condition(self.editor, grp.request.prompt, grp.group_size)
         latents = torch.from_numpy(grp.latents)  # [G, T+1, C, F', h, w]
         kls = []
         for t in ode:
