@@ -6,7 +6,8 @@ For each (window_start+window_size, eta) setting, samples a group of G rollouts 
 GRPO nothing to rank: if every setting leaves the oracle's std near 0, the reward (or the base) is the problem, not
 the sampler.
 
-Run: ``python bench/rollout_spread.py [--prompts 6] [--group-size 8] [--eta 1.0 0.3] [--windows 0+2 6+2 0+8]``
+Run: ``python bench/rollout_spread.py [--prompts 6] [--group-size 8] [--eta 1.0 0.3] [--windows 0+2 6+2 0+8]
+[-- key=value ...]``
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def main() -> None:
     ap.add_argument("--windows", nargs="+", default=["0+2", "2+2", "4+2", "5+1", "6+1", "7+1"],
                     help="START+SIZE of the SDE window, e.g. 0+2 (the demo's)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("overrides", nargs="*", help="key=value overrides of --config, e.g. model.base_checkpoint=DIR")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, ["logging.wandb=false"])
+    cfg = load_config(args.config, ["logging.wandb=false", *args.overrides])
     data = build_dataset(cfg.data, split=cfg.data.split or "train")
     prompts = [data[i] for i in range(args.prompts)]
     for eta in args.eta:
