@@ -9,8 +9,8 @@ the shipped CLIP and once with a freshly initialised image tower per seed, and p
 the oracle over held-out SDE rollouts of the shipped base (the ``viva rewards eval-toy`` rollouts), beside the
 shipped encoder and two pixel statistics (mean squared change from the source, frame-to-frame flicker).
 
-Run: ``python bench/toy_sp_encoder.py [--seeds 0,1,2] [--steps 3000] [--cache DIR]`` (~25 min on 2 cores; the
-rollouts, ~11 min of it, are cached in ``--cache``).
+Run: ``python bench/toy_sp_encoder.py [--seeds 0,1,2] [--steps 3000] [--cache DIR]`` (~22 min on 2 cores: ~11 min of
+sampling, whose results are cached in ``--cache`` (delete it when the shipped base changes), then ~11 min of training).
 """
 
 from __future__ import annotations
