@@ -81,13 +81,14 @@ def train_sp(model, data: dict, steps: int, lr: float, seed: int, batch: int = 1
     import torch.nn.functional as F
 
     from viva.rewards.image_preprocess import preprocess, spec_from_open_clip
-    from viva.rewards.train_toy import _optimizer, ranking_loss
+    from viva.rewards.train_toy import ToyTrainConfig, _fit, _optimizer, ranking_loss
 
     model.train()
     for q in model.parameters():
         q.requires_grad_(True)
     spec = spec_from_open_clip(model)
-    opt = _optimizer(model, lr, 0.05)
+    tc = ToyTrainConfig()  # the shipped training's ranking temperature, pair gap and weight decay
+    opt = _optimizer(model, lr, tc.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     rng = np.random.default_rng([seed, 7])
     frames, k = data["frames"], data["frames"].shape[1]  # [N, K, H, W, 3]
@@ -98,11 +99,7 @@ def train_sp(model, data: dict, steps: int, lr: float, seed: int, batch: int = 1
         group = torch.arange(batch).repeat_interleave(k)
         img = F.normalize(model.encode_image(pix), dim=-1)
         sp = (img * img[group * k + 1]).sum(-1)  # candidate 1 of each edit is its source
-        loss = ranking_loss(sp, oracle, 0.05, 0.01, torch.arange(len(img)) % k != 1, group)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        _fit(model, opt, ranking_loss(sp, oracle, tc.rank_tau, tc.min_gap, torch.arange(len(img)) % k != 1, group))
         sched.step()
     return model.eval()
 
