@@ -92,6 +92,9 @@ class ModelConfig:
     # HunyuanVideo's pooled text vector from the VLM tokens: mean (masked mean + linear) | attention (learned-query
     # attention pooling, viva.models.dit.AttentionPool). A base checkpoint records its own.
     text_pooling: str = "mean"
+    # Feature maps per pixel that the DiT hands a small convolutional head refining x0 at pixel resolution
+    # (viva.models.dit.PixelHead); 0 = off. Pixel codec, source_x0 | source_affine. A base checkpoint records its own.
+    pixel_head: int = 0
 
     def __post_init__(self) -> None:
         _require(self.prediction in ("velocity", "source_x0", "source_affine"), "model.prediction", self.prediction,
@@ -101,6 +104,10 @@ class ModelConfig:
                               f"of each latent cell's pixels), got model.codec {self.codec!r}")
         _require(self.text_pooling in ("mean", "attention"), "model.text_pooling", self.text_pooling,
                  "one of mean | attention")
+        _require(self.pixel_head >= 0, "model.pixel_head", self.pixel_head, ">= 0 (feature maps per pixel; 0 = off)")
+        if self.pixel_head and (self.codec != "pixel" or self.prediction == "velocity"):
+            raise ConfigError(f"model.pixel_head: {self.pixel_head} needs model.codec: pixel and model.prediction: "
+                              f"source_x0 | source_affine, got {self.codec!r} and {self.prediction!r}")
         _require(self.dtype in ("float32", "bfloat16", "float16"), "model.dtype", self.dtype,
                  "one of float32 | bfloat16 | float16")
         _require(self.backend in ("eager", "compile", "tensorrt"), "model.backend", self.backend,

@@ -85,6 +85,52 @@ def test_source_affine_needs_a_pixel_latent_and_the_pixel_codec() -> None:
         ModelConfig(prediction="source_affine", codec="hunyuan-vae")
 
 
+@pytest.mark.parametrize("prediction", ["source_x0", "source_affine"])
+def test_pixel_head_starts_as_the_identity_and_edits_single_pixels(prediction: str) -> None:
+    from viva.models.codec import PixelCodec
+
+    torch.manual_seed(0)
+    dit = EditDiT.from_config(dit_config("tiny"), prediction=prediction, pixel_head=4)
+    extra = 12 if prediction == "source_affine" else 0
+    assert dit.transformer.config.out_channels == 12 + extra + 4 * 4  # 4 feature maps x 2 x 2 pixels per cell
+    x, src, text, mask = _inputs()
+    sigma = torch.tensor([1.0, 0.3])
+    x0 = x - sigma.view(-1, 1, 1, 1, 1) * dit(x, src, sigma, text, mask)
+    torch.testing.assert_close(x0, src, rtol=0, atol=1e-5)  # zero output layers: still the copy-source editor
+    # The head's pixels are the codec's pixels: a correction at pixel (y, x) of frame f lands exactly there.
+    codec = PixelCodec(2)
+    video = codec.decode(src)  # [B, 3, F, 16, 16]
+    head = dit.pixel_head
+    assert torch.equal(head._to_latent(head._to_pixels(src), 2), src)
+    assert torch.equal(head._to_pixels(src).reshape(2, 2, 3, 16, 16), video.permute(0, 2, 1, 3, 4))
+    with torch.no_grad():
+        head.out.bias.copy_(torch.tensor([0.5, 0.0, 0.0]))  # the head adds +0.5 red to every pixel
+    x0 = x - sigma.view(-1, 1, 1, 1, 1) * dit(x, src, sigma, text, mask)
+    want = video.clone()
+    want[:, 0] += 0.5
+    torch.testing.assert_close(codec.decode(x0), want, rtol=0, atol=1e-5)
+    # The head reads the transformer's feature maps: a feature written by proj_out changes the refined x0.
+    with torch.no_grad():
+        head.out.weight.normal_(0, 0.1)
+        before = dit(x, src, sigma, text, mask)
+        dit.transformer.proj_out.bias[-16:].fill_(1.0)
+        assert not torch.allclose(dit(x, src, sigma, text, mask), before)
+
+
+def test_pixel_head_needs_a_pixel_latent_and_an_x0_prediction() -> None:
+    from viva.config import ConfigError, ModelConfig
+
+    with pytest.raises(ValueError, match="pixel_head needs prediction"):
+        EditDiT.from_config(dit_config("tiny"), prediction="velocity", pixel_head=4)
+    with pytest.raises(ValueError, match="pixel_head needs prediction"):
+        EditDiT.from_config(dict(dit_config("tiny"), in_channels=32, out_channels=16), prediction="source_x0",
+                            pixel_head=4)
+    with pytest.raises(ConfigError, match="model.pixel_head"):
+        ModelConfig(prediction="source_x0", codec="hunyuan-vae", pixel_head=4)
+    with pytest.raises(ConfigError, match="model.pixel_head"):
+        ModelConfig(prediction="source_x0", pixel_head=-1)
+
+
 def test_attention_pooling_ignores_padding_and_reads_the_tokens() -> None:
     torch.manual_seed(0)
     dit = EditDiT.from_config(dit_config("tiny"), text_pooling="attention")
@@ -125,15 +171,20 @@ def test_checkpoint_records_prediction_pooling_and_crop(tmp_path) -> None:
     from viva.config import ModelConfig
     from viva.models.checkpoint import load_base_checkpoint, read_checkpoint_config, save_base_checkpoint
 
-    for prediction in ("source_x0", "source_affine"):
+    for prediction, pixel_head in (("source_x0", 0), ("source_affine", 0), ("source_affine", 3)):
         torch.manual_seed(0)
-        dit = EditDiT.from_config(dit_config("tiny"), prediction=prediction, text_pooling="attention")
+        dit = EditDiT.from_config(dit_config("tiny"), prediction=prediction, text_pooling="attention",
+                                  pixel_head=pixel_head)
         with torch.no_grad():
             dit.transformer.proj_out.weight.normal_()
-        save_base_checkpoint(types.SimpleNamespace(dit=dit), tmp_path / prediction, ModelConfig(vlm_crop_system=True))
-        meta = read_checkpoint_config(tmp_path / prediction)
-        assert (meta["prediction"], meta["text_pooling"], meta["vlm_crop_system"]) == (prediction, "attention", True)
-        back = load_base_checkpoint(tmp_path / prediction)
+            if pixel_head:
+                dit.pixel_head.out.weight.normal_(0, 0.1)
+        out = tmp_path / f"{prediction}{pixel_head}"
+        save_base_checkpoint(types.SimpleNamespace(dit=dit), out, ModelConfig(vlm_crop_system=True))
+        meta = read_checkpoint_config(out)
+        assert (meta["prediction"], meta["text_pooling"], meta["vlm_crop_system"], meta["pixel_head"]) == (
+            prediction, "attention", True, pixel_head)
+        back = load_base_checkpoint(out)
         x, src, text, mask = _inputs()
         sigma = torch.tensor([0.7, 0.2])
         torch.testing.assert_close(back(x, src, sigma, text, mask), dit(x, src, sigma, text, mask))

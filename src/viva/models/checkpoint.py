@@ -49,6 +49,7 @@ def save_base_checkpoint(editor, out_dir: str | Path, model_cfg: ModelConfig, sa
         "codec": model_cfg.codec,
         "codec_pretrained": model_cfg.codec_pretrained,
         "text_pooling": dit.text_pooling,
+        "pixel_head": dit.pixel_head_features,
         "sampler": None if sampler is None else {"num_steps": sampler.num_steps, "shift": sampler.shift,
                                                  "guidance_scale": sampler.guidance_scale},
         "dtype": str(next(dit.parameters()).dtype).removeprefix("torch."),
@@ -81,7 +82,7 @@ def load_base_checkpoint(path: str | Path, device: str = "cpu", dtype: torch.dty
     if not weights.is_file():
         raise FileNotFoundError(f"base checkpoint: {weights} not found")
     dit = EditDiT.from_config(meta["dit_config"], meta.get("guidance", 6.0), meta.get("prediction", "velocity"),
-                              meta.get("text_pooling", "mean"))
+                              meta.get("text_pooling", "mean"), int(meta.get("pixel_head", 0)))
     state = load_file(str(weights), device="cpu")
     try:
         dit.load_state_dict(state, strict=True)

@@ -24,6 +24,7 @@ half of the projector sees it as well). The output velocity drops that frame.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -34,6 +35,54 @@ from torch import nn
 PREDICTIONS = ("velocity", "source_x0", "source_affine")
 AFFINE_PARAMS = 12  # source_affine: a 3x3 colour matrix and a colour offset per latent cell
 TEXT_POOLINGS = ("mean", "attention")
+PIXEL_HEAD_WIDTH = 32  # hidden channels of the pixel head's convolutions
+
+
+class PixelHead(nn.Module):
+    """A small convolutional refiner of the x0 prediction at pixel resolution (pixel codecs; ``pixel_head`` > 0).
+
+    The transformer's patch tokens paint whole ``p*f x p*f``-pixel blocks: every token's pixels come from one linear
+    read-out of one hidden state, so an object's outline is as coarse as the token grid. Like the decoder of a latent
+    diffusion model's autoencoder, this head turns the token-grid prediction into pixels: it reads the decoded x0, the
+    source and the noisy input at pixel resolution, ``k`` feature maps per pixel that the transformer writes as extra
+    output channels, and sigma, and adds a correction to x0 (the last convolution starts at zero: a new head is the
+    identity). Four 3x3 convolutions: a receptive field of 9 x 9 pixels, ~24k multiply-adds per pixel.
+    """
+
+    def __init__(self, factor: int, features: int, width: int = PIXEL_HEAD_WIDTH) -> None:
+        super().__init__()
+        self.factor, self.features = int(factor), int(features)
+        cin = 3 + features + 3 + 3 + 1  # x0, features, source, noisy, sigma
+        self.convs = nn.ModuleList([nn.Conv2d(cin, width, 3, padding=1), nn.Conv2d(width, width, 3, padding=1),
+                                    nn.Conv2d(width, width, 3, padding=1)])
+        self.out = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def _to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Depth-to-space of a pixel-codec latent ``[B, c*f*f, F, h, w] -> [B*F, c, h*f, w*f]`` (PixelCodec's order)."""
+        b, cl, t, h, w = x.shape
+        f = self.factor
+        x = x.reshape(b, cl // (f * f), f, f, t, h, w).permute(0, 4, 1, 5, 2, 6, 3)  # [B, F, c, h, f, w, f]
+        return x.reshape(b * t, cl // (f * f), h * f, w * f)
+
+    def _to_latent(self, x: torch.Tensor, b: int) -> torch.Tensor:
+        """Inverse of ``_to_pixels``: ``[B*F, c, H, W] -> [B, c*f*f, F, H/f, W/f]``."""
+        bt, c, hh, ww = x.shape
+        f, t = self.factor, bt // b
+        x = x.reshape(b, t, c, hh // f, f, ww // f, f).permute(0, 2, 4, 6, 1, 3, 5)  # [B, c, f, f, F, h, w]
+        return x.reshape(b, c * f * f, t, hh // f, ww // f)
+
+    def forward(self, x0: torch.Tensor, features: torch.Tensor, source: torch.Tensor, noisy: torch.Tensor,
+                sigma: torch.Tensor) -> torch.Tensor:
+        """Refined x0 ``[B, C, F, h, w]`` (all latents ``[B, *, F, h, w]``; ``sigma`` ``[B]``)."""
+        b = x0.shape[0]
+        px = self._to_pixels(torch.cat([x0, features, source, noisy], dim=1))  # [B*F, 9 + k, H, W]
+        s = sigma.to(px.dtype).reshape(-1).expand(b).repeat_interleave(px.shape[0] // b)  # [B*F]
+        h = torch.cat([px, s[:, None, None, None].expand(-1, 1, *px.shape[2:])], dim=1)
+        for conv in self.convs:
+            h = nn.functional.silu(conv(h))
+        return x0 + self._to_latent(self.out(h), b)
 
 
 class AttentionPool(nn.Module):
@@ -77,10 +126,13 @@ class EditDiT(nn.Module):
     a per-cell colour transform of the source to that residual, ``x0 = (I + A) source + b + out``, with ``A`` (3x3)
     and ``b`` (3) from 12 more output channels: a recolor or a removal maps the source's own pixels, so its edit keeps
     the source's shapes at pixel resolution instead of painting whole patch tokens (docs/sft.md, measured).
+
+    ``pixel_head = k > 0`` (pixel codecs, ``source_x0`` / ``source_affine``) adds ``k`` feature maps per pixel to the
+    transformer's output and a ``PixelHead`` that refines x0 at pixel resolution from them.
     """
 
     def __init__(self, transformer: HunyuanVideoTransformer3DModel, guidance: float = 6.0,
-                 prediction: str = "velocity", text_pooling: str = "mean") -> None:
+                 prediction: str = "velocity", text_pooling: str = "mean", pixel_head: int = 0) -> None:
         super().__init__()
         if prediction not in PREDICTIONS:
             raise ValueError(f"EditDiT prediction must be one of {PREDICTIONS}, got {prediction!r}")
@@ -89,7 +141,15 @@ class EditDiT(nn.Module):
         self.prediction = prediction
         self.text_pooling = text_pooling
         cfg = transformer.config
-        extra = AFFINE_PARAMS if prediction == "source_affine" else 0
+        c = int(cfg.in_channels) // 2
+        factor = math.isqrt(c // 3) if c % 3 == 0 else 0
+        if pixel_head < 0:
+            raise ValueError(f"EditDiT pixel_head must be >= 0 feature channels, got {pixel_head}")
+        if pixel_head and (prediction == "velocity" or factor * factor * 3 != c):
+            raise ValueError(f"EditDiT pixel_head needs prediction source_x0 | source_affine and a pixel codec's latent "
+                             f"(3 x f x f channels), got prediction {prediction!r} and {c} channels")
+        self.pixel_head_features = int(pixel_head)
+        extra = (AFFINE_PARAMS if prediction == "source_affine" else 0) + factor * factor * pixel_head
         if cfg.in_channels != 2 * (cfg.out_channels - extra):
             raise ValueError(
                 f"EditDiT ({prediction}) needs in_channels = 2 * (out_channels - {extra}) (noisy ⊕ source), got "
@@ -107,16 +167,23 @@ class EditDiT(nn.Module):
             self.pooled_proj = nn.Linear(cfg.text_embed_dim, cfg.pooled_projection_dim)
         else:
             self.text_pool = AttentionPool(cfg.text_embed_dim, cfg.pooled_projection_dim)
+        if pixel_head:
+            self.pixel_head = PixelHead(factor, pixel_head)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], guidance: float = 6.0, prediction: str = "velocity",
-                    text_pooling: str = "mean") -> "EditDiT":
+                    text_pooling: str = "mean", pixel_head: int = 0) -> "EditDiT":
         """Random-initialised EditDiT from a transformer config (``in_channels`` = 2 * latent channels; for
-        ``source_affine`` ``out_channels`` becomes latent channels + 12, the affine parameters)."""
+        ``source_affine`` ``out_channels`` becomes latent channels + 12, the affine parameters, and ``pixel_head = k``
+        adds ``k`` feature maps per pixel, ``k * f * f`` channels for a pixel codec of factor ``f``)."""
         config = dict(config)
-        if prediction == "source_affine":
-            config["out_channels"] = int(config["in_channels"]) // 2 + AFFINE_PARAMS
-        dit = cls(HunyuanVideoTransformer3DModel.from_config(config), guidance, prediction, text_pooling)
+        c = int(config["in_channels"]) // 2
+        out = c + (AFFINE_PARAMS if prediction == "source_affine" else 0)
+        if pixel_head and c % 3 == 0:
+            out += (c // 3) * pixel_head  # f * f = c / 3 for a pixel codec (validated in __init__)
+        if out != c:
+            config["out_channels"] = out
+        dit = cls(HunyuanVideoTransformer3DModel.from_config(config), guidance, prediction, text_pooling, pixel_head)
         if prediction != "velocity":  # start as the copy-source editor (DiT's zero-initialised final layer)
             nn.init.zeros_(dit.transformer.proj_out.weight)
             nn.init.zeros_(dit.transformer.proj_out.bias)
@@ -170,12 +237,17 @@ class EditDiT(nn.Module):
         out = self._transformer_out(noisy, source, sigma, text_states, text_mask, reference)  # [B, C, F, h, w]
         if self.prediction == "velocity":
             return out
-        x0 = source + out if self.prediction == "source_x0" else self._affine_x0(source, out)
+        c = source.shape[1]
+        edit = out[:, :out.shape[1] - c // 3 * self.pixel_head_features] if self.pixel_head_features else out
+        x0 = source + edit if self.prediction == "source_x0" else self._affine_x0(source, edit)
+        if self.pixel_head_features:
+            x0 = self.pixel_head(x0, out[:, edit.shape[1]:], source, noisy, sigma)
         s = sigma.to(out.dtype).reshape(-1).expand(out.shape[0]).reshape(-1, *([1] * (out.ndim - 1)))  # [B, 1, ...]
         return (noisy - x0) / s  # v = (x_sigma - x0) / sigma
 
     def _affine_x0(self, source: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """``x0 = (I + A) source + b + residual`` per latent cell; ``out`` ``[B, C + 12, F, h, w]``."""
+        """``x0 = (I + A) source + b + residual`` per latent cell; ``out`` ``[B, C + 12, F, h, w]`` (pixel-head
+        features already split off)."""
         b, c = source.shape[:2]
         rest = source.shape[2:]  # F, h, w
         residual, mat, bias = out[:, :c], out[:, c:c + 9], out[:, c + 9:c + AFFINE_PARAMS]

@@ -76,7 +76,7 @@ def build_dit(cfg: ModelConfig, latent_channels: int, text_embed_dim: int) -> Ed
             )
         return dit
     return EditDiT.from_config(dit_config(cfg.preset, latent_channels, text_embed_dim), cfg.embedded_guidance,
-                               cfg.prediction, cfg.text_pooling)
+                               cfg.prediction, cfg.text_pooling, cfg.pixel_head)
 
 
 def build_editor(model_cfg: ModelConfig, lora_cfg: LoRAConfig | None = None) -> VideoEditor:

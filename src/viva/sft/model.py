@@ -38,7 +38,8 @@ def build_sft_editor(cfg: SFTConfig) -> nn.Module:
     unknown = sorted(set(s.dit_overrides) - set(base))
     if unknown:
         raise ValueError(f"sft.dit_overrides: unknown transformer config keys {unknown}; known: {sorted(base)}")
-    dit = EditDiT.from_config({**base, **s.dit_overrides}, m.embedded_guidance, m.prediction, m.text_pooling)
+    dit = EditDiT.from_config({**base, **s.dit_overrides}, m.embedded_guidance, m.prediction, m.text_pooling,
+                             m.pixel_head)
     editor.dit = dit.to(m.device, torch_dtype(m.dtype))
     if lora is not None:
         add_lora(editor.dit, lora)
