@@ -12,6 +12,7 @@ Rungs a and c train on the soft oracle by default (``--oracle soft``: the oracle
 docs/toyworld.md); the hard oracle, the one every evaluation reports, is printed beside it. ``--oracle hard`` trains
 on the hard oracle itself: where the base's edit is wrong (masked PSNR < 12 dB, no element right) it is flat, the
 group's rewards differ only through the preserved pixels, and the rung measures that dead zone, not the optimiser.
+``--oracle dense`` trains on the dense soft oracle (no per-pixel colour threshold either, docs/toyworld.md).
 
 Every rung runs configs/grpo/toy.yaml (or --config) in one process (``--local``, no Ray) with the rung's changes,
 and prints the reward terms beside the oracle so reward hacking shows, and for rungs c and d the paired s.e.m. of the
@@ -59,10 +60,12 @@ def moving_average(x: list[float], w: int) -> np.ndarray:
 
 def run_rung(rung: str, seed: int, kl: float | None, tmp: str, extra: list[str],
              config: str = "configs/grpo/toy.yaml", oracle: str = "soft") -> dict:
-    """One run of a rung; returns its train and eval series. ``oracle``: soft | hard, the toy_oracle reward's form."""
+    """One run of a rung; returns its train and eval series. ``oracle``: soft | dense | hard, the toy_oracle
+    reward's form."""
     overrides, rewards, _ = RUNGS[rung]
-    if rewards is not None and oracle == "soft":
-        rewards = [dataclasses.replace(r, options={**r.options, "soft": True}) if r.name == "toy_oracle" else r
+    if rewards is not None and oracle in ("soft", "dense"):
+        form = {"soft": True, "dense": oracle == "dense"}
+        rewards = [dataclasses.replace(r, options={**r.options, **form}) if r.name == "toy_oracle" else r
                    for r in rewards]
     out = f"{tmp}/{rung}-s{seed}-kl{kl}"
     args = [f"seed={seed}", f"output_dir={out}", "logging.wandb=false", "logging.progress=false",
@@ -119,8 +122,9 @@ def main() -> None:
     ap.add_argument("--rung", choices=sorted(RUNGS), required=True)
     ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 1,2,3")
     ap.add_argument("--config", default="configs/grpo/toy.yaml", help="the GRPO config every rung starts from")
-    ap.add_argument("--oracle", choices=("soft", "hard"), default="soft",
-                    help="rungs a and c: train on the soft oracle (default) or the hard one (the reported oracle)")
+    ap.add_argument("--oracle", choices=("soft", "dense", "hard"), default="soft",
+                    help="rungs a and c: train on the soft oracle (default), its dense form (no per-pixel colour "
+                         "threshold either) or the hard one (the reported oracle)")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides of --config")
     args = ap.parse_args()
     args.seeds = [int(x) for x in args.seeds.split(",")]

@@ -57,3 +57,25 @@ def test_soft_oracle_has_no_flat_region_and_bounds_the_hard_one() -> None:
     assert soft[0].total < soft[1].total < soft[2].total
     assert all(sf.total >= h.total for sf, h in zip(soft, hard))
     assert oracle_score(s.target_video, s, soft=True).total > 0.99
+
+
+def test_dense_oracle_credits_a_closer_colour_and_bounds_the_soft_one() -> None:
+    """dense=True: an added object painted ever closer to its colour, but never within the 40-unit tolerance, earns
+    no element credit from the soft oracle and rising credit from the dense one; dense >= soft; target = 1."""
+    s = ToyWorld(seed=0).split("train").sample(0, "add")
+    region = (s.target_video != s.source_video).any(-1)  # [F, H, W] the added object's pixels
+    colour = s.target_video[region].astype(np.float32).mean(0)
+    towards = np.where(colour > 127, -1.0, 1.0)  # a direction that stays inside [0, 255]
+    edits = []
+    for d in (150.0, 100.0, 60.0):  # RGB distance of the painted colour from the object's, all > 40
+        v = s.source_video.copy()
+        v[region] = np.clip(s.target_video[region] + towards * d / np.sqrt(3), 0, 255).astype(np.uint8)
+        edits.append(v)
+    soft = [oracle_score(v, s, soft=True) for v in edits]
+    dense = [oracle_score(v, s, soft=True, dense=True) for v in edits]
+    assert soft[0].edit_accuracy == soft[1].edit_accuracy == soft[2].edit_accuracy
+    assert dense[0].edit_accuracy < dense[1].edit_accuracy < dense[2].edit_accuracy
+    assert all(dn.total >= sf.total for dn, sf in zip(dense, soft))
+    assert oracle_score(s.target_video, s, soft=True, dense=True).total > 0.99
+    with pytest.raises(ValueError, match="dense=True is a form of the soft oracle"):
+        oracle_score(s.target_video, s, dense=True)

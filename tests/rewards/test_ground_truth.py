@@ -35,6 +35,12 @@ def test_toy_oracle_soft_option():
     assert (sf >= h - 1e-12).all() and sf[2] == pytest.approx(1.0)
     with pytest.raises(TypeError, match="options.soft"):
         get_reward("toy_oracle", soft="yes")
+    dense = get_reward("toy_oracle", soft=True, dense=True).score(batch).scores
+    assert (dense >= sf - 1e-12).all() and dense[2] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="options.dense needs options.soft"):
+        get_reward("toy_oracle", dense=True)
+    with pytest.raises(TypeError, match="options.dense"):
+        get_reward("toy_oracle", soft=True, dense=1)
 
 
 def test_edit_brightness_reads_only_the_mask():

@@ -62,12 +62,14 @@ def _mean(xs: list[float]) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
 
-def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False) -> OracleScore:
+def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False, dense: bool = False) -> OracleScore:
     """Score an edited uint8 ``[F, H, W, 3]`` video against the sample's ground-truth target.
 
     ``soft=True`` is the same formula without its flat regions, for use as a training reward (docs/toyworld.md):
     q maps PSNR from 0 dB (not 12) and an element counts min(1, matching fraction / 0.5) instead of 0 or 1. The
-    hard oracle (the default) is the one every evaluation reports.
+    hard oracle (the default) is the one every evaluation reports. ``dense=True`` (with ``soft``) also removes the
+    per-pixel threshold: a pixel at RGB distance d > 40 from the target counts (40 / d)^2 instead of 0, so an
+    object drawn in a colour that is closer but not yet right already earns element credit.
     """
     target = sample.target_video
     if target is None:
@@ -77,7 +79,10 @@ def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False) -> 
                          f"{getattr(edited, 'dtype', type(edited))} {getattr(edited, 'shape', '')}")
     diff = edited.astype(np.float32) - target.astype(np.float32)  # [F, H, W, 3]
     sq_err = (diff**2).mean(axis=-1)  # [F, H, W]
-    match = np.sqrt((diff**2).sum(axis=-1)) < COLOR_TOL  # [F, H, W]
+    if dense and not soft:
+        raise ValueError("oracle_score: dense=True is a form of the soft oracle; pass soft=True as well")
+    dist = np.sqrt((diff**2).sum(axis=-1))  # [F, H, W]
+    match = np.where(dist < COLOR_TOL, 1.0, (COLOR_TOL / np.maximum(dist, COLOR_TOL)) ** 2) if dense else dist < COLOR_TOL
     mask = sample.mask > 0.5 if sample.mask is not None else (sample.source_video != target).any(-1)
     masked, unmasked = _psnr(sq_err, mask), _psnr(sq_err, ~mask)
     low = 0.0 if soft else PSNR_LOW
