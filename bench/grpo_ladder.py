@@ -24,6 +24,7 @@ Run: ``python bench/grpo_ladder.py --rung a --seeds 0,1,2 [key=value ...]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import statistics
@@ -75,12 +76,33 @@ def run_rung(rung: str, seed: int, kl: float | None, tmp: str, extra: list[str],
     cfg = load_config(config, args)
     if rewards is not None:
         cfg = dataclasses.replace(cfg, rewards=list(rewards))
-    rows = _rows(run(cfg, local=True, progress=False))
+    run_dir = run(cfg, local=True, progress=False)
+    rows = _rows(run_dir)
+    if rung == "a" and (run_dir / "samples").is_dir():
+        print(f"  wrote {write_strip(run_dir, cfg)}")
     train = [r for r in rows if r.get("kind") == "train"]
     evals = [r for r in rows if r.get("kind") == "eval"]
     return {"reward": [r["reward/weighted/mean"] for r in train], "oracle": [r.get("oracle/mean") for r in train],
             "evals": evals, "terms": {k: [r[k] for r in train] for k in train[0] if k.startswith("reward/")
                                       and k.endswith("/mean") and k != "reward/weighted/mean"}}
+
+
+def write_strip(run_dir: Path, cfg) -> Path:
+    """Rung a's picture: per logged sample (``logging.sample_every``), frame 0 of source | edit | target, 4x upscaled."""
+    from PIL import Image
+
+    from viva.data.dataset import build_dataset
+    from viva.data.video_io import read_video
+
+    prompt = build_dataset(cfg.data, cfg.data.split or "train")[0]  # rung a's single prompt (data.epoch_size=1)
+    target = np.repeat(np.repeat(prompt.target_video[0], 4, axis=0), 4, axis=1)  # [4H, 4W, 3]
+    rows = []
+    for path in sorted((run_dir / "samples").glob("sample_step*.mp4")):
+        frames, _ = read_video(path)  # [F, 4H, 8W, 3]: source | edit, already upscaled
+        rows.append(np.concatenate([frames[0], target], axis=1))
+    out = run_dir / "strip.png"
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out)
+    return out
 
 
 def _report_train(rung: str, seed: int, kl, res: dict) -> dict:
@@ -125,11 +147,14 @@ def main() -> None:
     ap.add_argument("--oracle", choices=("soft", "dense", "hard"), default="soft",
                     help="rungs a and c: train on the soft oracle (default), its dense form (no per-pixel colour "
                          "threshold either) or the hard one (the reported oracle)")
+    ap.add_argument("--keep", default=None, metavar="DIR",
+                    help="write the runs (metrics.jsonl, samples/ with logging.sample_every=N) under DIR instead of a "
+                         "temporary folder that is deleted")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides of --config")
     args = ap.parse_args()
     args.seeds = [int(x) for x in args.seeds.split(",")]
     out: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()) as tmp:
         for kl in RUNGS[args.rung][2]:
             for seed in args.seeds:
                 res = run_rung(args.rung, seed, kl, tmp, args.overrides, args.config, args.oracle)
