@@ -79,3 +79,20 @@ def test_dense_oracle_credits_a_closer_colour_and_bounds_the_soft_one() -> None:
     assert oracle_score(s.target_video, s, soft=True, dense=True).total > 0.99
     with pytest.raises(ValueError, match="dense=True is a form of the soft oracle"):
         oracle_score(s.target_video, s, dense=True)
+
+
+def test_gated_oracle_does_not_pay_for_colour_sprayed_outside_the_edit() -> None:
+    """A replace edit whose new colour is also sprayed over the background (the rung-a hack, docs/grpo.md) beats the
+    unedited source under the plain oracle; gated=True takes the edit credit back; the target still scores 1."""
+    s = ToyWorld(seed=0).split("train").sample(0, "replace")
+    region = (s.target_video != s.source_video).any(-1)  # [F, H, W]
+    colour = s.target_video[region & ~(s.source_video == s.target_video).all(-1)][0]
+    spray = s.source_video.copy()
+    spray[:, ::2] = colour  # every other row of the frame painted the new colour ...
+    spray[region] = colour  # ... and the whole edit region
+    for soft in (False, True):
+        plain, gated = oracle_score(spray, s, soft=soft), oracle_score(spray, s, soft=soft, gated=True)
+        source = oracle_score(s.source_video, s, soft=soft, gated=True)
+        assert plain.edit_accuracy > 0 and plain.total > oracle_score(s.source_video, s, soft=soft).total
+        assert gated.total < source.total  # gated: the spray loses to doing nothing
+        assert oracle_score(s.target_video, s, soft=soft, gated=True).total > 0.99

@@ -41,6 +41,10 @@ def test_toy_oracle_soft_option():
         get_reward("toy_oracle", dense=True)
     with pytest.raises(TypeError, match="options.dense"):
         get_reward("toy_oracle", soft=True, dense=1)
+    gated = get_reward("toy_oracle", soft=True, gated=True).score(batch).scores  # nothing sprayed: the gate is 1
+    assert gated == pytest.approx(sf)
+    with pytest.raises(TypeError, match="options.gated"):
+        get_reward("toy_oracle", gated="on")
 
 
 def test_edit_brightness_reads_only_the_mask():

@@ -5,7 +5,8 @@ exist only for worlds with ground truth (the toy world). A learned reward must n
   scores the same terms without the oracle's flat regions (PSNR below 12 dB, element accuracy below 50% matching),
   so an edit that is wrong still gets a gradient toward the target; ``{soft: true, dense: true}`` also drops the
   per-pixel colour threshold (a pixel at RGB distance d > 40 counts (40 / d)^2), so an object drawn in a closer
-  but still wrong colour earns element credit.
+  but still wrong colour earns element credit; ``gated: true`` multiplies the edit terms by the preservation
+  quality q(unmasked PSNR), so colour sprayed outside the edit region does not pay (docs/grpo.md).
 - ``edit_brightness``: mean brightness in [0, 1] of the edited video inside the prompt's edit mask, a simple
   reward any working RL loop must be able to raise.
 """
@@ -28,13 +29,13 @@ class ToyOracle:
 
     name = "toy_oracle"
 
-    def __init__(self, soft: bool = False, dense: bool = False) -> None:
-        for key, value in (("soft", soft), ("dense", dense)):
+    def __init__(self, soft: bool = False, dense: bool = False, gated: bool = False) -> None:
+        for key, value in (("soft", soft), ("dense", dense), ("gated", gated)):
             if not isinstance(value, bool):
                 raise TypeError(f"reward toy_oracle: options.{key} must be true or false, got {value!r}")
         if dense and not soft:
-            raise ValueError("reward toy_oracle: options.dense needs options.soft: true (it is a form of the soft oracle)")
-        self.soft, self.dense = soft, dense
+            raise ValueError("reward toy_oracle: options.dense needs options.soft: true (a form of the soft oracle)")
+        self.soft, self.dense, self.gated = soft, dense, gated
 
     def setup(self, device: str) -> None:
         """Nothing to load."""
@@ -49,7 +50,7 @@ class ToyOracle:
         for sid, video, prompt in zip(batch.sample_ids, videos, prompts):
             if getattr(prompt, "target_video", None) is None:
                 raise RewardError(f"sample {sid}: reward {self.name} needs a prompt with a target video")
-            o = oracle_score(video, prompt, soft=self.soft, dense=self.dense)
+            o = oracle_score(video, prompt, soft=self.soft, dense=self.dense, gated=self.gated)
             scores.append(o.total)
             edit_acc.append(o.edit_accuracy)
         return RewardOutput(check_scores(self.name, batch, np.array(scores)),

@@ -62,14 +62,17 @@ def _mean(xs: list[float]) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
 
-def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False, dense: bool = False) -> OracleScore:
+def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False, dense: bool = False,
+                 gated: bool = False) -> OracleScore:
     """Score an edited uint8 ``[F, H, W, 3]`` video against the sample's ground-truth target.
 
     ``soft=True`` is the same formula without its flat regions, for use as a training reward (docs/toyworld.md):
     q maps PSNR from 0 dB (not 12) and an element counts min(1, matching fraction / 0.5) instead of 0 or 1. The
     hard oracle (the default) is the one every evaluation reports. ``dense=True`` (with ``soft``) also removes the
     per-pixel threshold: a pixel at RGB distance d > 40 from the target counts (40 / d)^2 instead of 0, so an
-    object drawn in a colour that is closer but not yet right already earns element credit.
+    object drawn in a colour that is closer but not yet right already earns element credit. ``gated=True`` (a
+    training-reward form, hard or soft) multiplies the two edit terms by the hard q(unmasked PSNR), so paint sprayed
+    outside the edit region costs the edit's credit, not only the preservation terms (docs/grpo.md, rung a).
     """
     target = sample.target_video
     if target is None:
@@ -82,7 +85,8 @@ def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False, den
     if dense and not soft:
         raise ValueError("oracle_score: dense=True is a form of the soft oracle; pass soft=True as well")
     dist = np.sqrt((diff**2).sum(axis=-1))  # [F, H, W]
-    match = np.where(dist < COLOR_TOL, 1.0, (COLOR_TOL / np.maximum(dist, COLOR_TOL)) ** 2) if dense else dist < COLOR_TOL
+    match = (np.where(dist < COLOR_TOL, 1.0, (COLOR_TOL / np.maximum(dist, COLOR_TOL)) ** 2) if dense
+             else dist < COLOR_TOL)  # [F, H, W] per-pixel credit
     mask = sample.mask > 0.5 if sample.mask is not None else (sample.source_video != target).any(-1)
     masked, unmasked = _psnr(sq_err, mask), _psnr(sq_err, ~mask)
     low = 0.0 if soft else PSNR_LOW
@@ -95,6 +99,9 @@ def oracle_score(edited: np.ndarray, sample: EditSample, soft: bool = False, den
     keep_acc = _mean([ok for ok, t in elements if not t])
     terms = {"masked": _quality(masked, low), "unmasked": _quality(unmasked, low), "edit": edit_acc,
              "preserve": keep_acc}
+    if gated and not math.isnan(unmasked):
+        gate = _quality(unmasked)  # the hard q, from 12 dB, in both forms: a spray below 12 dB earns no edit credit
+        terms["masked"], terms["edit"] = terms["masked"] * gate, terms["edit"] * gate
     used = {k: v for k, v in terms.items() if not math.isnan(v)}
     total = sum(WEIGHTS[k] * v for k, v in used.items()) / sum(WEIGHTS[k] for k in used)
     return OracleScore(
