@@ -146,8 +146,8 @@ class EditDiT(nn.Module):
         if pixel_head < 0:
             raise ValueError(f"EditDiT pixel_head must be >= 0 feature channels, got {pixel_head}")
         if pixel_head and (prediction == "velocity" or factor * factor * 3 != c):
-            raise ValueError(f"EditDiT pixel_head needs prediction source_x0 | source_affine and a pixel codec's latent "
-                             f"(3 x f x f channels), got prediction {prediction!r} and {c} channels")
+            raise ValueError(f"EditDiT pixel_head needs prediction source_x0 | source_affine and a pixel codec's "
+                             f"latent (3 x f x f channels), got prediction {prediction!r} and {c} channels")
         self.pixel_head_features = int(pixel_head)
         extra = (AFFINE_PARAMS if prediction == "source_affine" else 0) + factor * factor * pixel_head
         if cfg.in_channels != 2 * (cfg.out_channels - extra):
