@@ -39,6 +39,20 @@ def _check_video(video: torch.Tensor, spatial: int) -> None:
         raise ValueError(f"codec.encode: H, W = {tuple(video.shape[-2:])} must be multiples of {spatial}")
 
 
+def space_to_depth(x: torch.Tensor, f: int) -> torch.Tensor:
+    """``[B, c, F, H, W] -> [B, c*f*f, F, H/f, W/f]``; channel index ci * f * f + dy * f + dx (PixelCodec)."""
+    b, c, t, h, w = x.shape
+    x = x.reshape(b, c, t, h // f, f, w // f, f).permute(0, 1, 4, 6, 2, 3, 5)  # [B, c, f, f, F, H/f, W/f]
+    return x.reshape(b, c * f * f, t, h // f, w // f)
+
+
+def depth_to_space(x: torch.Tensor, f: int) -> torch.Tensor:
+    """The exact inverse of ``space_to_depth``: ``[B, c*f*f, F, h, w] -> [B, c, F, h*f, w*f]``."""
+    b, cl, t, h, w = x.shape
+    x = x.reshape(b, cl // (f * f), f, f, t, h, w).permute(0, 1, 4, 5, 2, 6, 3)  # [B, c, F, h, f, w, f]
+    return x.reshape(b, cl // (f * f), t, h * f, w * f)
+
+
 class PixelCodec(nn.Module):
     """Exact space-to-depth codec: ``[B, 3, F, H, W] -> [B, 3*f*f, F, H/f, W/f]`` (lossless, no parameters)."""
 
@@ -54,20 +68,13 @@ class PixelCodec(nn.Module):
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         """Space-to-depth; channel index = c * f * f + dy * f + dx."""
         _check_video(video, self.factor)
-        b, c, t, h, w = video.shape
-        f = self.factor
-        x = video.reshape(b, c, t, h // f, f, w // f, f)
-        x = x.permute(0, 1, 4, 6, 2, 3, 5)  # [B, 3, f, f, F, H/f, W/f]
-        return x.reshape(b, c * f * f, t, h // f, w // f)  # [B, 3*f*f, F, H/f, W/f]
+        return space_to_depth(video, self.factor)  # [B, 3*f*f, F, H/f, W/f]
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Depth-to-space, the exact inverse of ``encode``."""
-        b, cl, t, h, w = latents.shape
-        f = self.factor
-        if cl != self.latent_channels:
-            raise ValueError(f"PixelCodec.decode expects {self.latent_channels} channels, got {cl}")
-        x = latents.reshape(b, 3, f, f, t, h, w).permute(0, 1, 4, 5, 2, 6, 3)  # [B, 3, F, H/f, f, W/f, f]
-        return x.reshape(b, 3, t, h * f, w * f)  # [B, 3, F, H, W]
+        if latents.shape[1] != self.latent_channels:
+            raise ValueError(f"PixelCodec.decode expects {self.latent_channels} channels, got {latents.shape[1]}")
+        return depth_to_space(latents, self.factor)  # [B, 3, F, H, W]
 
 
 class HunyuanVAECodec(nn.Module):

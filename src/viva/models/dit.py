@@ -31,6 +31,8 @@ import torch
 from diffusers import HunyuanVideoTransformer3DModel
 from torch import nn
 
+from viva.models.codec import depth_to_space, space_to_depth
+
 
 PREDICTIONS = ("velocity", "source_x0", "source_affine")
 AFFINE_PARAMS = 12  # source_affine: a 3x3 colour matrix and a colour offset per latent cell
@@ -60,18 +62,14 @@ class PixelHead(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def _to_pixels(self, x: torch.Tensor) -> torch.Tensor:
-        """Depth-to-space of a pixel-codec latent ``[B, c*f*f, F, h, w] -> [B*F, c, h*f, w*f]`` (PixelCodec's order)."""
-        b, cl, t, h, w = x.shape
-        f = self.factor
-        x = x.reshape(b, cl // (f * f), f, f, t, h, w).permute(0, 4, 1, 5, 2, 6, 3)  # [B, F, c, h, f, w, f]
-        return x.reshape(b * t, cl // (f * f), h * f, w * f)
+        """Pixel-codec latent ``[B, c*f*f, F, h, w] -> [B*F, c, h*f, w*f]`` (frames as images)."""
+        px = depth_to_space(x, self.factor)  # [B, c, F, H, W]
+        return px.transpose(1, 2).flatten(0, 1)
 
     def _to_latent(self, x: torch.Tensor, b: int) -> torch.Tensor:
         """Inverse of ``_to_pixels``: ``[B*F, c, H, W] -> [B, c*f*f, F, H/f, W/f]``."""
-        bt, c, hh, ww = x.shape
-        f, t = self.factor, bt // b
-        x = x.reshape(b, t, c, hh // f, f, ww // f, f).permute(0, 2, 4, 6, 1, 3, 5)  # [B, c, f, f, F, h, w]
-        return x.reshape(b, c * f * f, t, hh // f, ww // f)
+        px = x.unflatten(0, (b, x.shape[0] // b)).transpose(1, 2)  # [B, c, F, H, W]
+        return space_to_depth(px, self.factor)
 
     def forward(self, x0: torch.Tensor, features: torch.Tensor, source: torch.Tensor, noisy: torch.Tensor,
                 sigma: torch.Tensor) -> torch.Tensor:
@@ -149,7 +147,8 @@ class EditDiT(nn.Module):
             raise ValueError(f"EditDiT pixel_head needs prediction source_x0 | source_affine and a pixel codec's "
                              f"latent (3 x f x f channels), got prediction {prediction!r} and {c} channels")
         self.pixel_head_features = int(pixel_head)
-        extra = (AFFINE_PARAMS if prediction == "source_affine" else 0) + factor * factor * pixel_head
+        self._pixel_feature_channels = factor * factor * self.pixel_head_features  # transformer output channels
+        extra = (AFFINE_PARAMS if prediction == "source_affine" else 0) + self._pixel_feature_channels
         if cfg.in_channels != 2 * (cfg.out_channels - extra):
             raise ValueError(
                 f"EditDiT ({prediction}) needs in_channels = 2 * (out_channels - {extra}) (noisy ⊕ source), got "
@@ -237,11 +236,11 @@ class EditDiT(nn.Module):
         out = self._transformer_out(noisy, source, sigma, text_states, text_mask, reference)  # [B, C, F, h, w]
         if self.prediction == "velocity":
             return out
-        c = source.shape[1]
-        edit = out[:, :out.shape[1] - c // 3 * self.pixel_head_features] if self.pixel_head_features else out
+        n_feat = self._pixel_feature_channels
+        edit = out[:, :out.shape[1] - n_feat] if n_feat else out
         x0 = source + edit if self.prediction == "source_x0" else self._affine_x0(source, edit)
-        if self.pixel_head_features:
-            x0 = self.pixel_head(x0, out[:, edit.shape[1]:], source, noisy, sigma)
+        if n_feat:
+            x0 = self.pixel_head(x0, out[:, -n_feat:], source, noisy, sigma)
         s = sigma.to(out.dtype).reshape(-1).expand(out.shape[0]).reshape(-1, *([1] * (out.ndim - 1)))  # [B, 1, ...]
         return (noisy - x0) / s  # v = (x_sigma - x0) / sigma
 
